@@ -1,0 +1,35 @@
+"""Engine clients: pure Python, no ``odoo`` import (see DESIGN §1)."""
+from .base import EngineClient, Exchange, RateLimitState
+from .errors import (
+    AuthError,
+    EngineError,
+    MaybeCreated,
+    NotFound,
+    OutcomeUnknown,
+    RateLimited,
+    Rejected,
+    TransientError,
+)
+from .fakturoid import DEFAULT_BASE_URL as FAKTUROID_BASE_URL
+from .fakturoid import FakturoidClient, FakturoidOAuth, TokenSet
+from .transport import HttpResponse, HttpTransport
+
+__all__ = [
+    "AuthError",
+    "EngineClient",
+    "EngineError",
+    "Exchange",
+    "FAKTUROID_BASE_URL",
+    "FakturoidClient",
+    "FakturoidOAuth",
+    "HttpResponse",
+    "HttpTransport",
+    "MaybeCreated",
+    "NotFound",
+    "OutcomeUnknown",
+    "RateLimitState",
+    "RateLimited",
+    "Rejected",
+    "TokenSet",
+    "TransientError",
+]

@@ -1,0 +1,186 @@
+"""The engine-neutral document: what Odoo hands to an engine client.
+
+Plain frozen dataclasses, no ``odoo`` import. The models layer builds them from
+``account.move`` / ``res.partner``; each client maps them onto its own wire format
+(Fakturoid subjects + invoices, SmartBill embedded client + /invoice, Fakturownia
+clients + invoices). Money is ``Decimal`` in the document currency; every amount
+is positive, ``Document.kind`` says whether it is an invoice or a credit note.
+"""
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
+
+INVOICE = "invoice"
+CREDIT_NOTE = "credit_note"
+
+# Tax kinds the three engines distinguish (Fakturownia ``zw``/``np``/``oo``,
+# Fakturoid ``transferred_tax_liability``, SmartBill tax names).
+TAX_STANDARD = "standard"
+TAX_ZERO = "zero"
+TAX_EXEMPT = "exempt"
+TAX_REVERSE_CHARGE = "reverse_charge"
+TAX_NOT_SUBJECT = "not_subject"
+
+
+@dataclass(frozen=True)
+class Party:
+    """A customer as the engine needs it."""
+
+    key: str  # stable identity from Odoo: Fakturoid subject custom_id, Fakturownia external_id
+    name: str
+    is_company: bool = True
+    email: str = ""
+    phone: str = ""
+    website: str = ""
+    street: str = ""
+    street2: str = ""
+    city: str = ""
+    zip: str = ""
+    state_name: str = ""  # county (SmartBill), region
+    country_code: str = ""  # ISO 3166-1 alpha-2
+    registration_no: str = ""  # IČO (CZ/SK), REGON (PL), Reg. Com. (RO)
+    vat_no: str = ""  # VAT id with country prefix: DIČ (CZ), IČ DPH (SK), NIP (PL), CIF (RO)
+    local_vat_no: str = ""  # SK DIČ (the tax id without the SK prefix)
+    is_vat_payer: bool = False
+    language: str = ""  # ISO 639-1, e.g. "cs", "sk", "en"
+
+
+@dataclass(frozen=True)
+class TaxInfo:
+    """The VAT treatment of one line, already resolved through the mapping."""
+
+    rate: Decimal  # percent, e.g. Decimal("21")
+    kind: str = TAX_STANDARD
+    label: str = ""  # Odoo tax name, for messages
+    engine_code: str = ""  # engine-specific code when the mapping sets one (SmartBill taxName, Fakturownia "zw")
+
+
+@dataclass(frozen=True)
+class Line:
+    name: str
+    quantity: Decimal
+    unit_price: Decimal  # net, before discount, document currency
+    tax: TaxInfo
+    unit_name: str = ""
+    discount_percent: Decimal = Decimal(0)
+    subtotal: Decimal = Decimal(0)  # net after discount, as Odoo rounded it
+    total: Decimal = Decimal(0)  # gross incl. VAT, as Odoo rounded it
+    product_code: str = ""
+    is_service: bool = False
+
+    @property
+    def gross_before_discount(self):
+        """Net amount before discount, rounded half up to cents as Odoo and the engines do."""
+        return (self.quantity * self.unit_price).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+    @property
+    def discount_amount(self):
+        """Net discount so that ``gross_before_discount - discount_amount == subtotal``."""
+        if not self.discount_percent:
+            return Decimal(0)
+        return self.gross_before_discount - self.subtotal
+
+
+@dataclass(frozen=True)
+class RemoteRef:
+    """Where a document lives in the engine."""
+
+    id: str
+    number: str = ""
+    url: str = ""  # a page for humans (Fakturoid html_url)
+    series: str = ""  # SmartBill series name (SmartBill identifies documents by series + number)
+    total: Decimal | None = None  # the engine's own total, to compare with Odoo's
+    status: str = ""
+
+
+@dataclass(frozen=True)
+class Document:
+    key: str  # idempotency key: Fakturoid invoice custom_id, Fakturownia oid
+    kind: str  # INVOICE or CREDIT_NOTE
+    reference: str  # Odoo's own name, e.g. INV/2026/00001 (printed in notes / mentions)
+    customer: Party
+    lines: tuple
+    issue_date: date
+    taxable_supply_date: date
+    due_date: date
+    currency: str
+    company_currency: str
+    amount_untaxed: Decimal
+    amount_tax: Decimal
+    amount_total: Decimal
+    exchange_rate: Decimal | None = None  # company currency units per one document currency unit
+    variable_symbol: str = ""
+    order_number: str = ""
+    note: str = ""
+    language: str = ""
+    payment_method: str = "bank"
+    numbering: str = ""  # Fakturoid number_format_id, SmartBill series, Fakturownia department_id
+    original: RemoteRef | None = None  # the corrected invoice, for credit notes
+    original_reference: str = ""
+
+    @property
+    def due_days(self):
+        return max((self.due_date - self.issue_date).days, 0)
+
+    @property
+    def is_credit_note(self):
+        return self.kind == CREDIT_NOTE
+
+
+@dataclass(frozen=True)
+class RemotePayment:
+    """A payment the engine holds on a document."""
+
+    id: str
+    amount: Decimal
+    paid_on: date | None = None
+
+
+@dataclass(frozen=True)
+class RemoteStatus:
+    """The engine's view of a sent document."""
+
+    status: str  # open, sent, overdue, paid, cancelled, uncollectible
+    paid: bool = False
+    cancelled: bool = False
+    paid_on: date | None = None
+    total: Decimal | None = None
+    remaining: Decimal | None = None
+    payments: tuple = ()  # RemotePayment, to recognise a payment whose creation went unanswered
+
+
+@dataclass(frozen=True)
+class PaymentInfo:
+    key: str  # stable identity of the Odoo reconciliation
+    amount: Decimal  # document currency
+    currency: str
+    paid_on: date
+    send_thank_you_email: bool | None = None  # None: the engine's account default
+    completes_document: bool = False  # True when this payment settles the remaining amount
+
+
+@dataclass(frozen=True)
+class AccountInfo:
+    """What ``check()`` learns about the engine account."""
+
+    name: str
+    currency: str = ""
+    country: str = ""
+    vat_mode: str = ""  # Fakturoid: vat_payer / non_vat_payer / identified_person
+    details: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class NumberingOption:
+    """A number series / number format / department the engine offers."""
+
+    id: str
+    name: str
+    is_default: bool = False
+    preview: str = ""
+
+
+@dataclass(frozen=True)
+class ReferenceData:
+    numberings: tuple = ()  # NumberingOption
+    vat_rates: tuple = ()  # (name, Decimal rate) pairs where the engine has a list (SmartBill /tax)

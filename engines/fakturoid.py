@@ -1,0 +1,604 @@
+"""Fakturoid API v3 (https://www.fakturoid.cz/api/v3): OAuth 2 and the engine client.
+
+Wire facts this module relies on:
+
+* every call carries a ``User-Agent`` with a contact e-mail, or Fakturoid answers 400/403;
+* the client id and secret travel only in HTTP Basic to ``/oauth/token``; a refresh
+  answer has no new ``refresh_token`` (keep the old one); every new access token
+  invalidates the previous one, so the Odoo side shares one token per connection;
+* subjects have a unique ``custom_id``; invoices only store and filter it, so the
+  duplicate guard is "look the invoice up by ``custom_id`` before creating again";
+* there is no line discount: a discounted line is sent as the full line plus a
+  negative discount line, which keeps the bases equal to Odoo's subtotals;
+* ``download.pdf`` answers 204 until the PDF is rendered.
+"""
+import time
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from urllib.parse import quote, urlencode
+
+from .base import EngineClient
+from .document import (
+    AccountInfo,
+    NumberingOption,
+    ReferenceData,
+    RemotePayment,
+    RemoteRef,
+    RemoteStatus,
+)
+from .errors import AuthError, NotFound, OutcomeUnknown, Rejected, TransientError
+from .transport import EXPECT_BYTES, EXPECT_NONE, HttpTransport
+
+DEFAULT_BASE_URL = "https://app.fakturoid.cz/api/v3"
+ENGINE_LABEL = "Fakturoid"
+
+
+# ISO 639-1 -> Fakturoid document language; anything else inherits the account default.
+LANGUAGES = {
+    "cs": "cz",
+    "cz": "cz",
+    "sk": "sk",
+    "en": "en",
+    "de": "de",
+    "fr": "fr",
+    "it": "it",
+    "es": "es",
+    "ru": "ru",
+    "pl": "pl",
+    "hu": "hu",
+    "ro": "ro",
+}
+DISCOUNT_LABELS = {"cz": "Sleva", "sk": "Zľava"}
+DEFAULT_DISCOUNT_LABEL = "Discount"
+DECIMAL_COMMA_LANGUAGES = {"cz", "sk"}
+
+# Subject fields Odoo owns: on update an empty value is sent as "" to clear
+# what was there before. ``country`` is left out: Fakturoid would refuse "".
+CLEARABLE_SUBJECT_FIELDS = (
+    "email",
+    "phone",
+    "web",
+    "street",
+    "city",
+    "zip",
+    "registration_no",
+    "vat_no",
+    "local_vat_no",
+)
+
+
+# -- OAuth -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, repr=False)
+class TokenSet:
+    """An access token with its expiry (epoch seconds) and, for the code flow, a refresh token."""
+
+    access_token: str
+    expires_at: float
+    refresh_token: str | None = None
+
+    def is_fresh(self, now, margin=60):
+        return now + margin < self.expires_at
+
+    def __repr__(self):
+        # Never let a token reach a log line through repr().
+        refresh = ", with refresh token" if self.refresh_token else ""
+        return f"<TokenSet expires_at={self.expires_at:.0f}{refresh}>"
+
+
+class FakturoidOAuth:
+    """The OAuth 2 endpoints: authorization code, client credentials, refresh, revoke."""
+
+    def __init__(
+        self,
+        base_url,
+        client_id,
+        client_secret,
+        *,
+        user_agent,
+        on_exchange=None,
+        clock=time.time,
+        timeout=(5, 30),
+    ):
+        self.base_url = base_url.rstrip("/")
+        self.client_id = client_id
+        self._client_secret = client_secret
+        self._clock = clock
+        self._transport = HttpTransport(
+            self.base_url,
+            user_agent=user_agent,
+            timeout=timeout,
+            on_exchange=on_exchange,
+            engine_label=ENGINE_LABEL,
+        )
+
+    def authorize_url(self, redirect_uri, state):
+        query = urlencode(
+            {
+                "client_id": self.client_id,
+                "redirect_uri": redirect_uri,
+                "response_type": "code",
+                "state": state,
+            }
+        )
+        return f"{self.base_url}/oauth?{query}"
+
+    def client_credentials(self):
+        return self._token({"grant_type": "client_credentials"})
+
+    def exchange_code(self, code, redirect_uri):
+        return self._token(
+            {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri}
+        )
+
+    def refresh(self, refresh_token):
+        tokens = self._token({"grant_type": "refresh_token", "refresh_token": refresh_token})
+        if tokens.refresh_token:
+            return tokens
+        # Fakturoid answers a refresh without a new refresh token: the old one stays valid.
+        return TokenSet(tokens.access_token, tokens.expires_at, refresh_token)
+
+    def revoke(self, refresh_token):
+        self._post("oauth_revoke", "oauth/revoke", {"token": refresh_token}, expect=EXPECT_NONE)
+
+    def _token(self, body):
+        data = self._post("oauth_token", "oauth/token", body).data
+        if not isinstance(data, dict) or not data.get("access_token"):
+            raise TransientError(
+                "Fakturoid answered the sign-in without an access token. Try connecting again later."
+            )
+        expires_in = float(data.get("expires_in") or 7200)
+        return TokenSet(
+            access_token=data["access_token"],
+            expires_at=self._clock() + expires_in,
+            refresh_token=data.get("refresh_token") or None,
+        )
+
+    def _post(self, operation, path, body, expect="json"):
+        try:
+            return self._transport.request(
+                operation,
+                "POST",
+                path,
+                json=body,
+                auth=(self.client_id, self._client_secret),
+                expect=expect,
+            )
+        except (AuthError, Rejected) as error:
+            raise _oauth_error(error) from None
+
+
+def _oauth_error(error):
+    """Give OAuth error codes (RFC 6749 §5.2) their meaning for a person."""
+    code = error.details.get("error") if isinstance(error.details, dict) else None
+    if code == "invalid_client" or (code is None and error.status == 401):
+        return AuthError(
+            "Fakturoid does not accept the Client ID and Client Secret. Copy them again from "
+            "Fakturoid (Settings → User account → API v3 for your own account, or the OAuth app "
+            "of the integration) into the engine settings.",
+            reason="invalid_credentials",
+            status=error.status,
+            details=error.details,
+        )
+    if code == "invalid_grant":
+        return AuthError(
+            "The Fakturoid authorisation has expired or was revoked. Reconnect the Fakturoid "
+            "engine from its settings.",
+            reason="token_revoked",
+            status=error.status,
+            details=error.details,
+        )
+    return error
+
+
+# -- the engine client ---------------------------------------------------------
+
+
+class FakturoidClient(EngineClient):
+    """``EngineClient`` for one Fakturoid account (``/accounts/{slug}/…``)."""
+
+    engine_type = "fakturoid"
+
+    def __init__(
+        self,
+        base_url,
+        account_slug,
+        *,
+        user_agent,
+        token_provider,
+        on_exchange=None,
+        timeout=(5, 30),
+    ):
+        self.account_slug = account_slug
+        self._account_path = f"accounts/{quote(account_slug, safe='')}"
+        self._token_provider = token_provider
+        self._transport = HttpTransport(
+            base_url,
+            user_agent=user_agent,
+            timeout=timeout,
+            on_exchange=on_exchange,
+            engine_label=ENGINE_LABEL,
+        )
+
+    @property
+    def rate_limit(self):
+        return self._transport.rate_limit
+
+    # -- account ---------------------------------------------------------
+
+    def user(self):
+        return self._call("user", "GET", "user.json", account_scoped=False).data
+
+    def list_accounts(self):
+        accounts = self.user().get("accounts") or []
+        return [(account["slug"], account.get("name") or account["slug"]) for account in accounts]
+
+    def check(self):
+        data = self._call("check", "GET", "account.json").data or {}
+        return AccountInfo(
+            name=data.get("name") or self.account_slug,
+            currency=data.get("currency") or "",
+            country=data.get("country") or "",
+            vat_mode=data.get("vat_mode") or "",
+            details={
+                key: data[key]
+                for key in ("subdomain", "plan", "invoice_language", "vat_price_mode", "vat_rate",
+                            "registration_no", "vat_no", "send_thank_you_email")
+                if key in data
+            },
+        )
+
+    def reference_data(self):
+        formats = self._call("reference_data", "GET", "number_formats/invoices.json").data or []
+        return ReferenceData(
+            numberings=tuple(
+                NumberingOption(
+                    id=str(number_format["id"]),
+                    name=number_format.get("format") or str(number_format["id"]),
+                    is_default=bool(number_format.get("default")),
+                    preview=number_format.get("preview") or "",
+                )
+                for number_format in formats
+            )
+        )
+
+    # -- customers -------------------------------------------------------
+
+    def upsert_customer(self, party, remote_id=None):
+        if remote_id:
+            try:
+                return self._update_subject(remote_id, party)
+            except NotFound:
+                pass  # deleted in Fakturoid: find it by custom_id or create it again
+        existing_id = self._find_subject_id(party.key)
+        if existing_id:
+            return self._update_subject(existing_id, party)
+        try:
+            return self._create_subject(party)
+        except Rejected as error:
+            if "custom_id" not in error.field_errors:
+                raise
+            # Created meanwhile (another worker, or a lost answer): adopt it.
+            existing_id = self._find_subject_id(party.key)
+            if not existing_id:
+                raise
+            return self._update_subject(existing_id, party)
+
+    def _find_subject_id(self, custom_id):
+        subjects = self._call(
+            "find_customer", "GET", "subjects.json", params={"custom_id": custom_id}
+        ).data or []
+        matches = [subject for subject in subjects if str(subject.get("custom_id")) == custom_id]
+        return str(matches[0]["id"]) if matches else None
+
+    def _create_subject(self, party):
+        payload = {key: value for key, value in subject_payload(party).items() if value}
+        payload["type"] = "customer"
+        data = self._call("create_customer", "POST", "subjects.json", json=payload).data
+        return str(data["id"])
+
+    def _update_subject(self, subject_id, party):
+        payload = subject_payload(party)
+        for key in list(payload):
+            if not payload[key] and key not in CLEARABLE_SUBJECT_FIELDS:
+                del payload[key]
+        try:
+            data = self._patch_subject(subject_id, payload)
+        except Rejected as error:
+            if "custom_id" not in error.field_errors:
+                raise
+            # The customer was relinked by hand to another subject while the first one still
+            # carries our custom_id: update the chosen subject, leave identifiers as they are.
+            del payload["custom_id"]
+            data = self._patch_subject(subject_id, payload)
+        return str(data["id"]) if data and data.get("id") else str(subject_id)
+
+    def _patch_subject(self, subject_id, payload):
+        return self._call(
+            "update_customer", "PATCH", f"subjects/{_path_id(subject_id)}.json", json=payload
+        ).data
+
+    # -- documents -------------------------------------------------------
+
+    def prepare_create(self, document):
+        return {"custom_id": document.key}
+
+    def create_document(self, document, customer_id):
+        payload = invoice_payload(document, customer_id)
+        data = self._call(
+            "create_document", "POST", "invoices.json", json=payload, is_create=True
+        ).data
+        return remote_ref(data)
+
+    def find_document(self, document, marker):
+        invoices = self._call(
+            "find_document", "GET", "invoices.json", params={"custom_id": document.key}
+        ).data or []
+        matches = sorted(
+            (invoice for invoice in invoices if str(invoice.get("custom_id")) == document.key),
+            key=lambda invoice: invoice["id"],
+        )
+        if not matches:
+            return None
+        if len(matches) > 1:
+            numbers = ", ".join(invoice.get("number") or f"id {invoice['id']}" for invoice in matches)
+            raise OutcomeUnknown(
+                f"Fakturoid holds several documents for {document.reference or document.key} "
+                f"({numbers}). Keep one: cancel or delete the others in Fakturoid, then link the "
+                "right one to the Odoo document."
+            )
+        return remote_ref(matches[0])
+
+    def get_document(self, remote_id):
+        data = self._call("get_document", "GET", f"invoices/{_path_id(remote_id)}.json").data
+        return remote_ref(data)
+
+    def fetch_pdf(self, ref):
+        response = self._call(
+            "fetch_pdf",
+            "GET",
+            f"invoices/{_path_id(ref.id)}/download.pdf",
+            headers={"Accept": "application/pdf"},
+            expect=EXPECT_BYTES,
+        )
+        if response.status == 204 or not response.content:
+            return None  # Fakturoid is still rendering it
+        if not response.content.startswith(b"%PDF"):
+            raise TransientError(
+                f"Fakturoid sent something other than a PDF for {ref.number or ref.id}. "
+                "It is fetched again later."
+            )
+        return response.content
+
+    def document_status(self, ref):
+        data = self._call("document_status", "GET", f"invoices/{_path_id(ref.id)}.json").data
+        return remote_status(data)
+
+    # -- payments ----------------------------------------------------------
+
+    def record_payment(self, ref, payment):
+        payload = {"paid_on": payment.paid_on.isoformat(), "amount": decimal_str(payment.amount)}
+        if payment.completes_document and payment.send_thank_you_email is not None:
+            payload["send_thank_you_email"] = payment.send_thank_you_email
+        # A lost answer may hide a stored payment: it surfaces as MaybeCreated and
+        # the caller looks for it in ``document_status(ref).payments``.
+        data = self._call(
+            "record_payment",
+            "POST",
+            f"invoices/{_path_id(ref.id)}/payments.json",
+            json=payload,
+            is_create=True,
+        ).data
+        return str(data["id"])
+
+    def delete_payment(self, ref, remote_payment_id):
+        try:
+            self._call(
+                "delete_payment",
+                "DELETE",
+                f"invoices/{_path_id(ref.id)}/payments/{_path_id(remote_payment_id)}.json",
+                expect=EXPECT_NONE,
+            )
+        except NotFound:
+            pass  # already gone: that is what we wanted
+
+    # -- plumbing ----------------------------------------------------------
+
+    def _call(self, operation, method, path, *, account_scoped=True, headers=None, **kwargs):
+        """One API call; on a 401 get a fresh token once and repeat the call once.
+
+        Repeating is safe even for a create: a 401 means Fakturoid processed nothing.
+        """
+        if account_scoped:
+            path = f"{self._account_path}/{path}"
+        try:
+            return self._send(operation, method, path, headers, force_refresh=False, **kwargs)
+        except AuthError as error:
+            # Only Fakturoid refusing the token is worth a new one; a refused grant
+            # (wrong client secret) comes from the token provider itself.
+            if error.status != 401 or error.reason != "token_revoked":
+                raise
+        try:
+            return self._send(operation, method, path, headers, force_refresh=True, **kwargs)
+        except AuthError as error:
+            if error.status != 401:
+                raise
+            raise AuthError(
+                "Fakturoid refused even a freshly renewed access token (HTTP 401): the "
+                "connection was revoked in Fakturoid. Reconnect the Fakturoid engine in its settings.",
+                reason="token_revoked",
+                status=401,
+                details=error.details,
+            ) from None
+
+    def _send(self, operation, method, path, headers, *, force_refresh, **kwargs):
+        access_token = self._token_provider(force_refresh)
+        request_headers = {**(headers or {}), "Authorization": f"Bearer {access_token}"}
+        return self._transport.request(operation, method, path, headers=request_headers, **kwargs)
+
+
+# -- payloads (pure functions, easy to test) -----------------------------------
+
+
+def subject_payload(party):
+    """The Fakturoid subject for ``party``, every field present (empty when unknown)."""
+    return {
+        "custom_id": party.key,
+        "name": party.name,
+        "email": party.email,
+        "phone": party.phone,
+        "web": party.website,
+        "street": ", ".join(part for part in (party.street, party.street2) if part),
+        "city": party.city,
+        "zip": party.zip,
+        "country": (party.country_code or "").upper(),
+        "registration_no": party.registration_no,
+        "vat_no": party.vat_no,
+        "local_vat_no": party.local_vat_no,
+    }
+
+
+def invoice_payload(document, customer_id):
+    language = fakturoid_language(document.language)
+    payload = {
+        "custom_id": document.key,
+        "subject_id": _wire_id(customer_id),
+        "document_type": "correction" if document.is_credit_note else "invoice",
+        "issued_on": document.issue_date.isoformat(),
+        "taxable_fulfillment_due": document.taxable_supply_date.isoformat(),
+        "due": document.due_days,
+        "currency": document.currency,
+        "payment_method": document.payment_method or "bank",
+        "vat_price_mode": "without_vat",
+        "round_total": False,
+        "lines": invoice_lines(document, language),
+    }
+    if document.is_credit_note:
+        payload["correction_id"] = _wire_id(_original_id(document))
+    if document.currency != document.company_currency and document.exchange_rate:
+        payload["exchange_rate"] = decimal_str(document.exchange_rate)
+    if language:
+        payload["language"] = language
+    if any(line.tax.kind == "reverse_charge" for line in document.lines):
+        payload["transferred_tax_liability"] = True
+    optional = {
+        "variable_symbol": document.variable_symbol,
+        "order_number": document.order_number,
+        "note": document.note,
+        "number_format_id": _wire_id(document.numbering) if document.numbering else None,
+        "private_note": f"Odoo: {document.reference}" if document.reference else None,
+    }
+    payload.update({key: value for key, value in optional.items() if value})
+    return payload
+
+
+def invoice_lines(document, language=""):
+    sign = Decimal(-1) if document.is_credit_note else Decimal(1)
+    lines = []
+    for line in document.lines:
+        wire_line = {
+            "name": line.name,
+            "quantity": decimal_str(sign * line.quantity),
+            "unit_price": decimal_str(line.unit_price),
+            "vat_rate": vat_rate_number(line.tax.rate),
+        }
+        if line.unit_name:
+            wire_line["unit_name"] = line.unit_name
+        lines.append(wire_line)
+        discount = line.discount_amount
+        if discount:
+            lines.append(
+                {
+                    "name": discount_line_name(line, language),
+                    "quantity": decimal_str(sign),
+                    "unit_price": decimal_str(-discount),
+                    "vat_rate": wire_line["vat_rate"],
+                }
+            )
+    return lines
+
+
+def discount_line_name(line, language):
+    percent = decimal_str(line.discount_percent)
+    if language in DECIMAL_COMMA_LANGUAGES:
+        percent = percent.replace(".", ",")
+    label = DISCOUNT_LABELS.get(language, DEFAULT_DISCOUNT_LABEL)
+    return f"{label} {percent} % \u2013 {line.name}"
+
+
+def fakturoid_language(language):
+    if not language:
+        return ""
+    return LANGUAGES.get(language.replace("-", "_").split("_")[0].lower(), "")
+
+
+def remote_ref(data):
+    return RemoteRef(
+        id=str(data["id"]),
+        number=data.get("number") or "",
+        url=data.get("html_url") or "",
+        total=_decimal_or_none(data.get("total")),
+        status=data.get("status") or "",
+    )
+
+
+def remote_status(data):
+    status = data.get("status") or ""
+    return RemoteStatus(
+        status=status,
+        paid=status == "paid",
+        cancelled=status == "cancelled",
+        paid_on=date.fromisoformat(data["paid_on"]) if data.get("paid_on") else None,
+        total=_decimal_or_none(data.get("total")),
+        remaining=_decimal_or_none(data.get("remaining_amount")),
+        payments=tuple(
+            RemotePayment(
+                id=str(payment["id"]),
+                amount=Decimal(str(payment["amount"])),
+                paid_on=date.fromisoformat(payment["paid_on"]) if payment.get("paid_on") else None,
+            )
+            for payment in data.get("payments") or ()
+        ),
+    )
+
+
+def decimal_str(value):
+    """``Decimal`` as plain wire text without float artefacts or exponent: ``"1.5"``, ``"-100"``."""
+    text = format(Decimal(value), "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
+def vat_rate_number(rate):
+    """Fakturoid wants ``vat_rate`` as a JSON number: ``21`` or ``12.5``."""
+    rate = Decimal(rate)
+    if rate == rate.to_integral_value():
+        return int(rate)
+    return float(decimal_str(rate))
+
+
+def _decimal_or_none(value):
+    return None if value in (None, "") else Decimal(str(value))
+
+
+def _wire_id(value):
+    text = str(value)
+    return int(text) if text.isdigit() else text
+
+
+def _path_id(value):
+    return quote(str(value), safe="")
+
+
+def _original_id(document):
+    if document.original and document.original.id:
+        return document.original.id
+    raise Rejected(
+        f"The credit note {document.reference} corrects "
+        f"{document.original_reference or 'an invoice'} that was not sent to Fakturoid. "
+        "Send the original invoice first (or link it to its Fakturoid invoice), then this credit note.",
+        field_errors={"correction_id": ["the corrected invoice is not in Fakturoid"]},
+    )
