@@ -1,0 +1,472 @@
+from collections import defaultdict
+from decimal import Decimal
+
+from markupsafe import Markup
+
+from odoo import _, api, fields, models
+from odoo.exceptions import UserError
+from odoo.tools import html2plaintext, is_html_empty
+
+from ..engines import document as neutral
+from ..engines import errors
+from ..engines.document import RemoteRef
+
+# The life of a move in its engine (DESIGN §2):
+#
+#   (posted) ─▶ queued ─(cron)─▶ sending ─▶ sent
+#                 ▲                 │
+#                 │                 ├─ data refused ─────▶ error ─(fix + retry)─▶ queued
+#                 ├── transient ────┤
+#                 │                 └─ answer lost: stays sending; the next run looks the
+#                 │                    document up by its key before creating anything
+#                 └─ "confirm none exists" ◀─ needs_review (the engine cannot tell)
+#
+#   excluded: a person chose not to send it.
+ENGINE_STATES = [
+    ("queued", "Queued"),
+    ("sending", "Sending"),
+    ("sent", "Sent"),
+    ("error", "Error"),
+    ("needs_review", "Needs review"),
+    ("excluded", "Not sent"),
+]
+REMOTE_STATUSES = [
+    ("open", "Open"),
+    ("sent", "Sent to customer"),
+    ("overdue", "Overdue"),
+    ("paid", "Paid"),
+    ("cancelled", "Cancelled"),
+    ("uncollectible", "Uncollectible"),
+]
+# Fields whose change after sending makes Odoo and the engine disagree.
+ENGINE_RELEVANT_FIELDS = {
+    "partner_id", "invoice_date", "invoice_date_due", "currency_id", "invoice_line_ids", "line_ids",
+    "narration", "ref", "payment_reference", "invoice_payment_term_id", "delivery_date",
+}
+CENT = Decimal("0.01")
+
+
+class EngineDataError(UserError):
+    """The move cannot be sent as it is; the message lists what a person must fix."""
+
+    def __init__(self, problems):
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+def _decimal(value, places=None):
+    number = Decimal(str(value or 0))
+    return number.quantize(Decimal(1).scaleb(-places)) if places is not None else number
+
+
+class AccountMove(models.Model):
+    _inherit = "account.move"
+
+    engine_id = fields.Many2one("invoice.engine", string="Invoice engine", copy=False, readonly=True, index="btree_not_null")
+    engine_type = fields.Selection(related="engine_id.engine_type")
+    engine_state = fields.Selection(ENGINE_STATES, string="Engine state", copy=False, readonly=True, index=True)
+    engine_remote_id = fields.Char(string="Engine document ID", copy=False, readonly=True)
+    engine_number = fields.Char(string="Engine number", copy=False, readonly=True, index="trigram")
+    engine_url = fields.Char(string="Engine link", copy=False, readonly=True)
+    engine_status = fields.Selection(REMOTE_STATUSES, string="Status in engine", copy=False, readonly=True)
+    engine_total = fields.Monetary(string="Total in engine", copy=False, readonly=True)
+    engine_total_mismatch = fields.Boolean(compute="_compute_engine_total_mismatch")
+    engine_pdf_id = fields.Many2one("ir.attachment", string="Engine PDF", copy=False, readonly=True)
+    engine_pdf = fields.Binary(related="engine_pdf_id.datas", string="Engine PDF file")
+    engine_pdf_name = fields.Char(related="engine_pdf_id.name")
+    engine_pdf_attempts = fields.Integer(copy=False, readonly=True)
+    engine_pdf_next_attempt_at = fields.Datetime(copy=False, readonly=True)
+    engine_error = fields.Text(string="Engine message", copy=False, readonly=True)
+    engine_attempts = fields.Integer(string="Send attempts", copy=False, readonly=True)
+    engine_next_attempt_at = fields.Datetime(string="Next attempt", copy=False, readonly=True)
+    engine_marker = fields.Json(copy=False, readonly=True)
+    engine_sent_at = fields.Datetime(copy=False, readonly=True)
+    engine_last_sync_at = fields.Datetime(string="Last sync", copy=False, readonly=True)
+    engine_changed_after_send = fields.Boolean(
+        string="Changed after sending",
+        copy=False,
+        readonly=True,
+        help="The invoice was modified in Odoo after the engine issued it. The engine still holds "
+        "the version it received: correct it there or issue a credit note.",
+    )
+    engine_payment_ids = fields.One2many("invoice.engine.payment", "move_id", string="Engine payments")
+
+    @api.depends("engine_total", "amount_total", "engine_state")
+    def _compute_engine_total_mismatch(self):
+        for move in self:
+            move.engine_total_mismatch = bool(
+                move.engine_state == "sent"
+                and move.engine_total
+                and move.currency_id.compare_amounts(abs(move.engine_total), move.amount_total) != 0
+            )
+
+    # ------------------------------------------------------------------
+    # Posting: only mark the move, never call the engine here (DESIGN §2)
+    # ------------------------------------------------------------------
+
+    def _post(self, soft=True):
+        posted = super()._post(soft)
+        posted._engine_queue_after_post()
+        return posted
+
+    def _engine_queue_after_post(self):
+        engine_by_journal = {}
+        move_ids_by_engine = defaultdict(list)
+        for move in self:
+            if not move.is_sale_document() or move.engine_state not in (False, "error"):
+                continue
+            if move.journal_id not in engine_by_journal:
+                engine_by_journal[move.journal_id] = self.env["invoice.engine"]._find_for_journal(move.journal_id)
+            engine = move.engine_id or engine_by_journal[move.journal_id]
+            # A move that failed before is queued again once reposted, whatever auto-send says.
+            if engine and (engine.auto_send or move.engine_state == "error"):
+                move_ids_by_engine[engine].append(move.id)
+        for engine, move_ids in move_ids_by_engine.items():
+            self.browse(move_ids)._engine_enqueue(engine)
+
+    def _engine_enqueue(self, engine=None):
+        """Mark the moves queued (one write, posting must stay fast) and wake the sending job."""
+        values = {"engine_state": "queued", "engine_next_attempt_at": False, "engine_attempts": 0}
+        if engine:
+            values["engine_id"] = engine.id
+        self._engine_write(values)
+        self.env.ref("account_invoice_engine.ir_cron_invoice_engine_send").sudo()._trigger()
+
+    def write(self, vals):
+        if ENGINE_RELEVANT_FIELDS.intersection(vals):
+            self.filtered(lambda move: move.engine_state == "sent" and not move.engine_changed_after_send)._engine_write(
+                {"engine_changed_after_send": True}
+            )
+        return super().write(vals)
+
+    def _engine_write(self, vals):
+        """Write engine bookkeeping fields only.
+
+        They are not accounting data: skip the invoice/line synchronisation, the balance check
+        and the tracking snapshot that ``account.move.write`` runs, and do not flag the move as
+        manually modified. This keeps posting as fast as without the engine.
+        """
+        return self.sudo().with_context(
+            skip_invoice_sync=True,
+            check_move_validity=False,
+            skip_is_manually_modified=True,
+            tracking_disable=True,
+        ).write(vals)
+
+    def button_draft(self):
+        sent = self.filtered(lambda move: move.engine_state == "sent")
+        for move in sent:
+            move.message_post(body=_(
+                "This invoice is already issued in %(engine)s as %(number)s. Changes made in Odoo "
+                "are not sent there: correct the document in %(engine)s or issue a credit note.",
+                engine=move.engine_id._engine_label(),
+                number=move.engine_number,
+            ))
+        return super().button_draft()
+
+    # ------------------------------------------------------------------
+    # Buttons
+    # ------------------------------------------------------------------
+
+    def action_engine_send(self):
+        """Queue the moves (again) and wake the sending job; the job does the network work."""
+        moves = self.filtered(lambda move: move.engine_state not in ("sending", "sent"))
+        for move in moves:
+            if move.state != "posted" or not move.is_sale_document():
+                raise UserError(_("Only posted customer invoices and credit notes can be sent to an engine."))
+            engine = move.engine_id or self.env["invoice.engine"]._find_for_journal(move.journal_id)
+            if not engine:
+                raise UserError(_(
+                    "No invoice engine covers the journal “%(journal)s”. Configure one under "
+                    "Accounting › Configuration › Invoice Engines.",
+                    journal=move.journal_id.display_name,
+                ))
+            move._engine_enqueue(engine)
+        return True
+
+    def action_engine_exclude(self):
+        for move in self:
+            if move.engine_state in ("sending", "sent"):
+                raise UserError(_("%(move)s is already in the engine; it cannot be excluded.", move=move.display_name))
+        self._engine_write({"engine_state": "excluded", "engine_next_attempt_at": False})
+        self._engine_close_activities(_("Marked as not to be sent."))
+
+    def action_engine_confirm_none(self):
+        """Needs review: a person checked the engine and the document is not there."""
+        for move in self.filtered(lambda move: move.engine_state == "needs_review"):
+            move.message_post(body=_("%(user)s confirmed that no document exists in the engine; sending again.",
+                                     user=self.env.user.name))
+            move._engine_write({"engine_marker": False, "engine_error": False})
+            move._engine_enqueue()
+        return True
+
+    def action_engine_link_existing(self):
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "name": _("Link an existing engine document"),
+            "res_model": "invoice.engine.link.wizard",
+            "view_mode": "form",
+            "target": "new",
+            "context": {"default_move_id": self.id},
+        }
+
+    def action_engine_refresh(self):
+        """Read the document's status back from the engine."""
+        for move in self.filtered(lambda move: move.engine_state == "sent"):
+            engine = move.engine_id.sudo()
+            client = engine._client(on_exchange=lambda exchange, move=move: engine._log_exchange(exchange, move))
+            try:
+                status = client.document_status(move._engine_ref())
+            except errors.EngineError as error:
+                raise UserError(engine._explain(error)) from error
+            move._engine_store_status(status)
+        return True
+
+    # ------------------------------------------------------------------
+    # Outcomes (called by the sending job)
+    # ------------------------------------------------------------------
+
+    def _engine_ref(self):
+        self.ensure_one()
+        return RemoteRef(id=self.engine_remote_id, number=self.engine_number or "", url=self.engine_url or "")
+
+    def _engine_adopt(self, ref, found_again=False):
+        """Store the engine's answer: the move now lives in the engine."""
+        self.ensure_one()
+        self._engine_write({
+            "engine_state": "sent",
+            "engine_remote_id": ref.id,
+            "engine_number": ref.number,
+            "engine_url": ref.url,
+            "engine_status": ref.status if ref.status in dict(REMOTE_STATUSES) else "open",
+            # Credit notes are negative in the engine and positive in Odoo: compare magnitudes.
+            "engine_total": float(abs(ref.total)) if ref.total is not None else 0.0,
+            "engine_error": False,
+            "engine_marker": False,
+            "engine_next_attempt_at": False,
+            "engine_pdf_attempts": 0,
+            "engine_pdf_next_attempt_at": False,
+            "engine_sent_at": fields.Datetime.now(),
+            "engine_last_sync_at": fields.Datetime.now(),
+        })
+        label = self.engine_id._engine_label()
+        if found_again:
+            body = _("Found in %(engine)s as %(number)s after an unanswered request; linked without sending again.",
+                     engine=label, number=ref.number)
+        else:
+            body = _("Sent to %(engine)s as %(number)s.", engine=label, number=ref.number)
+        if ref.url:
+            body = Markup("%s <a href='%s' target='_blank'>%s</a>") % (body, ref.url, _("Open"))
+        self.message_post(body=body)
+        if self.engine_total_mismatch:
+            self.message_post(body=_(
+                "%(engine)s computed a total of %(engine_total)s while Odoo has %(odoo_total)s. Check the "
+                "VAT rounding method (Accounting settings) and the lines of both documents.",
+                engine=label,
+                engine_total=self.currency_id.format(self.engine_total),
+                odoo_total=self.currency_id.format(self.amount_total),
+            ))
+        self._engine_close_activities(_("Sent as %s.", ref.number))
+
+    def _engine_store_status(self, status):
+        self._engine_write({
+            "engine_status": status.status if status.status in dict(REMOTE_STATUSES) else False,
+            "engine_last_sync_at": fields.Datetime.now(),
+        })
+
+    def _engine_report_problem(self, message, state="error"):
+        """Put the move in ``state`` with ``message``: one chatter note and one activity per problem."""
+        self.ensure_one()
+        # A retry that fails the same way reports nothing new: the earlier note and activity stand.
+        already_reported = self.engine_error == message
+        self._engine_write({"engine_state": state, "engine_error": message})
+        if already_reported:
+            return
+        self.message_post(body=_("%(engine)s: %(message)s", engine=self.engine_id._engine_label(), message=message))
+        activity_type = self.env.ref("account_invoice_engine.mail_activity_engine_problem")
+        activity = self.activity_ids.filtered(lambda activity: activity.activity_type_id == activity_type)
+        if activity:
+            activity.write({"note": message})
+        else:
+            self.activity_schedule(
+                "account_invoice_engine.mail_activity_engine_problem",
+                summary=_("Fix and resend to %s", self.engine_id._engine_label()),
+                note=message,
+                user_id=(self.invoice_user_id or self.engine_id.responsible_user_id or self.env.user).id,
+            )
+
+    def _engine_close_activities(self, feedback):
+        activity_type = self.env.ref("account_invoice_engine.mail_activity_engine_problem")
+        activities = self.activity_ids.filtered(lambda activity: activity.activity_type_id == activity_type)
+        if activities:
+            activities.action_feedback(feedback=feedback)
+
+    # ------------------------------------------------------------------
+    # The neutral document
+    # ------------------------------------------------------------------
+
+    def _engine_key(self):
+        self.ensure_one()
+        return f"odoo-{self._engine_db_tag()}-move-{self.id}"
+
+    def _engine_db_tag(self):
+        # Distinguishes two databases pushing to one engine account (e.g. a restored copy).
+        return (self.env["ir.config_parameter"].sudo().get_param("database.uuid") or "")[:8]
+
+    def _engine_original(self):
+        """The invoice a credit note corrects, when it was sent to the same engine."""
+        self.ensure_one()
+        return self.reversed_entry_id if self.move_type == "out_refund" else self.browse()
+
+    def _engine_document(self, engine, strict=True):
+        """Build the neutral document; with ``strict``, raise ``EngineDataError`` listing every problem."""
+        self.ensure_one()
+        problems = []
+        customer = self.commercial_partner_id._engine_party(self._engine_db_tag(), problems)
+        lines = self._engine_lines(engine, problems)
+        exchange_rate = self._engine_exchange_rate(engine, problems)
+        original = self._engine_original()
+        if self.move_type == "out_refund":
+            if not original:
+                problems.append(_(
+                    "This credit note does not reverse an invoice. %(engine)s issues a credit note only as "
+                    "a correction of an invoice it holds: create it with “Credit Note” on the invoice.",
+                    engine=engine._engine_label(),
+                ))
+            elif original.engine_state != "sent" or original.engine_id != engine:
+                problems.append(_(
+                    "The corrected invoice %(invoice)s is not in %(engine)s. Send it first (button “Send to "
+                    "engine” on the invoice), then retry this credit note.",
+                    invoice=original.display_name,
+                    engine=engine._engine_label(),
+                ))
+        if strict and problems:
+            raise EngineDataError(problems)
+        language = engine.document_language
+        if language == "partner":
+            language = (self.partner_id.lang or "").split("_")[0]
+        return neutral.Document(
+            key=self._engine_key(),
+            kind=neutral.CREDIT_NOTE if self.move_type == "out_refund" else neutral.INVOICE,
+            reference=self.name,
+            customer=customer,
+            lines=tuple(lines),
+            issue_date=self.invoice_date,
+            taxable_supply_date=self._engine_taxable_supply_date(),
+            due_date=self.invoice_date_due or self.invoice_date,
+            currency=self.currency_id.name,
+            company_currency=self.company_currency_id.name,
+            exchange_rate=exchange_rate,
+            amount_untaxed=_decimal(self.amount_untaxed),
+            amount_tax=_decimal(self.amount_tax),
+            amount_total=_decimal(self.amount_total),
+            variable_symbol=self._engine_variable_symbol(),
+            order_number=(self.ref or self.invoice_origin or "")[:60],
+            note=html2plaintext(self.narration).strip() if not is_html_empty(self.narration) else "",
+            language=language,
+            numbering=engine.numbering_id.remote_id or "",
+            original=original._engine_ref() if original and original.engine_remote_id else None,
+            original_reference=original.engine_number or original.name or "" if original else "",
+        )
+
+    def _engine_taxable_supply_date(self):
+        # l10n_cz adds taxable_supply_date (DUZP); other localizations use delivery_date.
+        return self["taxable_supply_date"] if "taxable_supply_date" in self._fields and self["taxable_supply_date"] \
+            else self.delivery_date or self.invoice_date
+
+    def _engine_variable_symbol(self):
+        # A Czech variable symbol is up to 10 digits; anything else is left to the engine,
+        # which derives one from its own number.
+        reference = (self.payment_reference or "").replace(" ", "")
+        return reference if reference.isdigit() and len(reference) <= 10 else ""
+
+    def _engine_exchange_rate(self, engine, problems):
+        if self.currency_id == self.company_currency_id:
+            return None
+        if engine.remote_currency and engine.remote_currency != self.company_currency_id.name:
+            problems.append(_(
+                "The %(engine)s account keeps its books in %(remote)s but the company's currency is %(company)s: "
+                "exchange rates would be wrong. Connect the engine account that matches the company.",
+                engine=engine._engine_label(), remote=engine.remote_currency, company=self.company_currency_id.name,
+            ))
+            return None
+        has_rate = self.env["res.currency.rate"].search_count([
+            ("currency_id", "=", self.currency_id.id),
+            ("name", "<=", self.invoice_date),
+            ("company_id", "in", (False, self.company_id.root_id.id, self.company_id.id)),
+        ], limit=1)
+        if not has_rate or not self.invoice_currency_rate:
+            problems.append(_(
+                "There is no exchange rate for %(currency)s on or before %(date)s. Add one under "
+                "Accounting › Configuration › Currencies, then reset the invoice to draft and post it again "
+                "so Odoo uses it.",
+                currency=self.currency_id.name, date=self.invoice_date,
+            ))
+            return None
+        return (Decimal(1) / Decimal(str(self.invoice_currency_rate))).quantize(Decimal("0.000001"))
+
+    def _engine_lines(self, engine, problems):
+        product_lines = self.invoice_line_ids.filtered(lambda line: line.display_type == "product")
+        if not product_lines:
+            problems.append(_("The invoice has no lines. %(engine)s cannot issue an empty document.",
+                              engine=engine._engine_label()))
+        return [
+            line._engine_line(engine, problems)
+            for line in product_lines
+        ]
+
+
+class AccountMoveLine(models.Model):
+    _inherit = "account.move.line"
+
+    def _engine_line(self, engine, problems):
+        self.ensure_one()
+        tax = self._engine_tax(engine, problems)
+        quantity = _decimal(self.quantity)
+        discount = _decimal(self.discount)
+        return neutral.Line(
+            name=(self.name or self.product_id.display_name or "").strip()[:255] or "-",
+            quantity=quantity,
+            unit_price=self._engine_net_unit_price(quantity, discount),
+            tax=tax,
+            unit_name=self.product_uom_id.name or "" if self.product_uom_id else "",
+            discount_percent=discount,
+            subtotal=_decimal(self.price_subtotal),
+            total=_decimal(self.price_total),
+            product_code=self.product_id.default_code or "",
+            is_service=self.product_id.type == "service",
+        )
+
+    def _engine_net_unit_price(self, quantity, discount):
+        if not any(self.tax_ids.mapped("price_include")):
+            return _decimal(self.price_unit)
+        # Tax-included price: the engine wants the net unit price before discount.
+        if not quantity or discount >= 100:
+            return Decimal(0)
+        net = _decimal(self.price_subtotal) / (quantity * (1 - discount / 100))
+        return net.quantize(Decimal("0.0001"))
+
+    def _engine_tax(self, engine, problems):
+        taxes = self.tax_ids
+        if not taxes:
+            return neutral.TaxInfo(rate=Decimal(0), kind=neutral.TAX_NOT_SUBJECT, label=_("No tax"))
+        if len(taxes) > 1:
+            problems.append(_(
+                "The line “%(line)s” has several taxes (%(taxes)s). %(engine)s accepts one VAT rate per line: "
+                "keep one tax, or group them in one tax and map it under the engine's VAT rates.",
+                line=self.name, taxes=", ".join(taxes.mapped("name")), engine=engine._engine_label(),
+            ))
+            return neutral.TaxInfo(rate=Decimal(0))
+        mapping = engine.tax_mapping_ids.filtered(lambda mapping: mapping.tax_id == taxes)
+        if mapping:
+            return neutral.TaxInfo(rate=_decimal(mapping.vat_rate).normalize(), kind=mapping.kind, label=taxes.name)
+        if taxes.amount_type == "percent":
+            rate = _decimal(taxes.amount).normalize()
+            return neutral.TaxInfo(rate=rate, kind=neutral.TAX_STANDARD if rate else neutral.TAX_ZERO, label=taxes.name)
+        problems.append(_(
+            "The tax “%(tax)s” on the line “%(line)s” has no VAT rate for %(engine)s. Map it under "
+            "Accounting › Configuration › Invoice Engines › %(name)s › VAT rates.",
+            tax=taxes.name, line=self.name, engine=engine._engine_label(), name=engine.name,
+        ))
+        return neutral.TaxInfo(rate=Decimal(0), label=taxes.name)

@@ -1,0 +1,162 @@
+from contextlib import contextmanager
+from datetime import timedelta
+from unittest.mock import patch
+
+from freezegun import freeze_time
+
+from odoo import SUPERUSER_ID, Command, api, fields
+from odoo.addons.account.tests.common import AccountTestInvoicingCommon
+
+from ..sandbox.fakturoid import FakturoidSandbox
+from .loopback import LoopbackHttpMixin
+
+SLUG = "odoo-test"
+CLIENT_ID = "odoo-test-client-id"
+CLIENT_SECRET = "odoo-test-client-secret-value"
+
+
+class InvoiceEngineCase(LoopbackHttpMixin, AccountTestInvoicingCommon):
+    """A Czech company whose Fakturoid engine is the local sandbox, reached over real HTTP.
+
+    The registry is in test mode so that the sending job's own commits and the token
+    refresh's separate cursor become savepoints of the test transaction.
+    """
+
+    @classmethod
+    @AccountTestInvoicingCommon.setup_country("cz")
+    @AccountTestInvoicingCommon.setup_chart_template("generic_coa")
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.sandbox = FakturoidSandbox().start()
+        cls.addClassCleanup(cls.sandbox.stop)
+        if cls.registry.test_cr is None:  # HttpCase enters it on its own
+            cls.registry.enter_test_mode(cls.cr)
+            cls.addClassCleanup(cls.registry.leave_test_mode)
+
+        cls.company = cls.company_data["company"]
+        cls.company.write({"tax_calculation_rounding_method": "round_globally", "email": "ucetni@firma.cz"})
+        cls.vat_21 = cls._create_sale_tax("DPH 21 %", 21)
+        cls.vat_12 = cls._create_sale_tax("DPH 12 %", 12)
+        cls.sale_journal = cls.company_data["default_journal_sale"]
+
+        cls.engine = cls.env["invoice.engine"].create({
+            "name": "Fakturoid",
+            "company_id": cls.company.id,
+            "base_url": cls.sandbox.api_url,
+            "contact_email": "ucetni@firma.cz",
+            "fakturoid_client_id": CLIENT_ID,
+            "fakturoid_client_secret_input": CLIENT_SECRET,
+            "fakturoid_account_slug": SLUG,
+        })
+        cls.customer_cz = cls.env["res.partner"].create({
+            "name": "Zákazník s.r.o.",
+            "is_company": True,
+            "street": "Vinohradská 12",
+            "city": "Praha",
+            "zip": "12000",
+            "country_id": cls.env.ref("base.cz").id,
+            "company_registry": "25596641",
+            "vat": "CZ25596641",
+            "email": "fakturace@zakaznik.cz",
+            "lang": "en_US",
+        })
+        cls.customer_sk = cls.env["res.partner"].create({
+            "name": "Odberateľ a.s.",
+            "is_company": True,
+            "street": "Hlavná 1",
+            "city": "Bratislava",
+            "zip": "81101",
+            "country_id": cls.env.ref("base.sk").id,
+            "company_registry": "35763469",
+            "vat": "SK2020273893",
+        })
+        cls.product_21 = cls._create_product(name="Konzultace", lst_price=1000.0, taxes_id=[Command.set(cls.vat_21.ids)])
+        cls.product_12 = cls._create_product(name="Kniha", lst_price=250.0, taxes_id=[Command.set(cls.vat_12.ids)])
+
+    @classmethod
+    def _create_sale_tax(cls, name, rate):
+        return cls.env["account.tax"].create({
+            "name": name,
+            "amount": rate,
+            "amount_type": "percent",
+            "type_tax_use": "sale",
+            "company_id": cls.company.id,
+        })
+
+    def setUp(self):
+        super().setUp()
+        self.reset_sandbox()
+
+    def reset_sandbox(self):
+        """A Fakturoid account that knows nothing yet."""
+        self.sandbox.reset()
+        self.sandbox.add_account(SLUG, name="Testovací s.r.o.", currency="CZK", country="CZ")
+        self.sandbox.add_client(CLIENT_ID, CLIENT_SECRET, accounts=(SLUG,))
+        self.sandbox.pdf_render_polls = 0
+
+    # ------------------------------------------------------------------
+    # Helpers
+    # ------------------------------------------------------------------
+
+    def create_invoice(self, partner=None, lines=None, move_type="out_invoice", post=True, **values):
+        """``lines``: (product, quantity, price_unit[, discount[, taxes]]) tuples."""
+        lines = lines or [(self.product_21, 2, 1000.0)]
+        move = self.env["account.move"].create({
+            "move_type": move_type,
+            "partner_id": (partner or self.customer_cz).id,
+            "invoice_date": values.pop("invoice_date", fields.Date.from_string("2026-11-02")),
+            "journal_id": self.sale_journal.id,
+            "invoice_line_ids": [Command.create(self._line_values(*line)) for line in lines],
+            **values,
+        })
+        if post:
+            move.action_post()
+        return move
+
+    def _line_values(self, product, quantity, price_unit, discount=0.0, taxes=None):
+        return {
+            "product_id": product.id,
+            "quantity": quantity,
+            "price_unit": price_unit,
+            "discount": discount,
+            "tax_ids": [Command.set((taxes if taxes is not None else product.taxes_id).ids)],
+        }
+
+    def run_queue(self):
+        """Run the scheduled action the way a cron worker does, on a cursor of its own."""
+        self.env.flush_all()
+        with self.registry.cursor() as cr:
+            api.Environment(cr, SUPERUSER_ID, {})["invoice.engine"]._cron_send()
+        self.env.invalidate_all()
+
+    def run_queue_later(self, **delta):
+        """Run the queue once postponed work is due (``delta`` as for ``timedelta``)."""
+        with freeze_time(fields.Datetime.now() + timedelta(**delta)):
+            self.run_queue()
+
+    def remote(self, kind="invoices"):
+        return self.sandbox.state(SLUG)[kind]
+
+    def remote_invoice(self, move):
+        matches = [invoice for invoice in self.remote() if invoice["custom_id"] == move._engine_key()]
+        self.assertEqual(len(matches), 1, f"expected exactly one remote document for {move.name}")
+        return matches[0]
+
+    def requests_to(self, path_part, method=None):
+        return [
+            request for request in self.sandbox.requests
+            if path_part in request["path"] and (method is None or request["method"] == method)
+        ]
+
+    @contextmanager
+    def assert_no_http(self):
+        """Fail if anything tries to send an HTTP request inside the block."""
+        import requests
+
+        def refuse(*args, **kwargs):
+            raise AssertionError("an HTTP request was made")
+
+        before = len(self.sandbox.requests)
+        with patch.object(requests.Session, "send", refuse):
+            yield
+        self.assertEqual(len(self.sandbox.requests), before)

@@ -1,0 +1,124 @@
+from odoo import Command
+from odoo.tests import tagged
+
+from .common import InvoiceEngineCase
+
+
+@tagged("post_install", "-at_install")
+class TestBadInput(InvoiceEngineCase):
+    """Data a person must fix: a clear message, one activity, nothing sent, nothing lost."""
+
+    def assert_stopped_before_network(self, move, *fragments):
+        self.assertEqual(move.engine_state, "error")
+        for fragment in fragments:
+            self.assertIn(fragment, move.engine_error)
+        self.assertFalse(self.requests_to("/invoices.json", "POST"), "nothing may be created")
+        activities = move.activity_ids.filtered(
+            lambda activity: activity.activity_type_id == self.env.ref("account_invoice_engine.mail_activity_engine_problem")
+        )
+        self.assertEqual(len(activities), 1)
+        self.assertIn(fragments[0], activities.note)
+
+    def test_partner_without_name(self):
+        nameless = self.env["res.partner"].create({"type": "invoice", "country_id": self.env.ref("base.cz").id})
+        self.assertFalse(nameless.name)
+        move = self.create_invoice(partner=nameless)
+        self.run_queue()
+        self.assert_stopped_before_network(move, "has no name")
+        self.assertFalse(self.requests_to("/subjects"))
+
+    def test_partner_without_country(self):
+        self.customer_cz.country_id = False
+        move = self.create_invoice()
+        self.run_queue()
+        self.assert_stopped_before_network(move, "has no country", "Zákazník s.r.o.")
+
+    def test_tax_without_vat_rate(self):
+        eco_fee = self.env["account.tax"].create({
+            "name": "Recyklační poplatek", "amount_type": "fixed", "amount": 5, "type_tax_use": "sale",
+            "company_id": self.company.id,
+        })
+        move = self.create_invoice(lines=[(self.product_21, 1, 100.0, 0.0, eco_fee)])
+        self.run_queue()
+        self.assert_stopped_before_network(move, "Recyklační poplatek", "VAT rates")
+
+        # A manager maps it; retrying sends it with the mapped rate.
+        self.env["invoice.engine.tax"].create({"engine_id": self.engine.id, "tax_id": eco_fee.id, "vat_rate": 21})
+        move.action_engine_send()
+        self.run_queue()
+        self.assertEqual(move.engine_state, "sent")
+        self.assertEqual(self.remote_invoice(move)["lines"][0]["vat_rate"], 21)
+        self.assertFalse(move.activity_ids, "the problem activity is closed once sent")
+
+    def test_several_taxes_on_one_line(self):
+        move = self.create_invoice(lines=[(self.product_21, 1, 100.0, 0.0, self.vat_21 + self.vat_12)])
+        self.run_queue()
+        self.assert_stopped_before_network(move, "several taxes")
+
+    def test_currency_without_rate(self):
+        usd = self.env.ref("base.USD")
+        usd.active = True
+        self.env["res.currency.rate"].search([("currency_id", "=", usd.id)]).unlink()
+        move = self.create_invoice(currency_id=usd.id)
+        self.run_queue()
+        self.assert_stopped_before_network(move, "no exchange rate for USD")
+
+    def test_zero_line_invoice(self):
+        move = self.env["account.move"].create({
+            "move_type": "out_invoice",
+            "partner_id": self.customer_cz.id,
+            "invoice_date": "2026-11-02",
+            "invoice_line_ids": [Command.create({"display_type": "line_note", "name": "Jen poznámka"})],
+        })
+        move.action_post()
+        self.run_queue()
+        self.assert_stopped_before_network(move, "has no lines")
+
+    def test_all_problems_are_listed_at_once(self):
+        self.customer_cz.country_id = False
+        eco_fee = self.env["account.tax"].create({
+            "name": "Poplatek", "amount_type": "fixed", "amount": 5, "type_tax_use": "sale", "company_id": self.company.id,
+        })
+        move = self.create_invoice(lines=[(self.product_21, 1, 100.0, 0.0, eco_fee)])
+        self.run_queue()
+        self.assertIn("has no country", move.engine_error)
+        self.assertIn("Poplatek", move.engine_error)
+
+    def test_refused_by_fakturoid_with_czech_field_errors(self):
+        vat_15 = self._create_sale_tax("DPH 15 % (do 2023)", 15)  # not a Czech rate any more
+        move = self.create_invoice(lines=[(self.product_21, 1, 100.0, 0.0, vat_15)])
+        self.run_queue()
+        self.assertEqual(move.engine_state, "error")
+        self.assertIn("Fakturoid refused the document", move.engine_error)
+        self.assertIn("vat_rate", move.engine_error)
+        self.assertIn("není v seznamu", move.engine_error, "Fakturoid's own (Czech) words are kept")
+        self.assertEqual(len(move.activity_ids), 1)
+        self.assertEqual(len(self.remote()), 0)
+
+        # Fixing the data and posting again queues it again.
+        move.button_draft()
+        move.invoice_line_ids.tax_ids = self.vat_21
+        move.action_post()
+        self.assertEqual(move.engine_state, "queued")
+        self.run_queue()
+        self.assertEqual(move.engine_state, "sent")
+
+    def test_one_problem_message_per_problem(self):
+        self.customer_cz.country_id = False
+        move = self.create_invoice()
+        self.run_queue()
+        move.action_engine_send()
+        self.run_queue()
+        problem_notes = move.message_ids.filtered(lambda message: "has no country" in (message.body or ""))
+        self.assertEqual(len(problem_notes), 1, "the same problem is not posted twice")
+        self.assertEqual(len(move.activity_ids), 1)
+
+    def test_do_not_send(self):
+        self.customer_cz.country_id = False
+        move = self.create_invoice()
+        self.run_queue()
+        move.action_engine_exclude()
+        self.assertEqual(move.engine_state, "excluded")
+        self.assertFalse(move.activity_ids)
+        self.run_queue()
+        self.assertEqual(move.engine_state, "excluded")

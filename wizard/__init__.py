@@ -1,0 +1,1 @@
+from . import invoice_engine_link_wizard

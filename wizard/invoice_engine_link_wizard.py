@@ -1,0 +1,39 @@
+from odoo import _, fields, models
+from odoo.exceptions import UserError
+
+from ..engines import errors
+
+
+class InvoiceEngineLinkWizard(models.TransientModel):
+    """Link a move to a document that already exists in the engine (needs review, relink)."""
+
+    _name = "invoice.engine.link.wizard"
+    _description = "Link an existing engine document"
+
+    move_id = fields.Many2one("account.move", required=True)
+    engine_id = fields.Many2one(related="move_id.engine_id")
+    remote_id = fields.Char(
+        string="Document ID",
+        required=True,
+        help="The document's id in the engine (in Fakturoid: the number at the end of the "
+        "invoice's address, app.fakturoid.cz/<account>/invoices/<id>).",
+    )
+
+    def action_link(self):
+        self.ensure_one()
+        move = self.move_id
+        if move.engine_state not in ("needs_review", "error", "sending", "queued"):
+            raise UserError(_("%(move)s is already linked to an engine document.", move=move.display_name))
+        engine = move.engine_id.sudo()
+        client = engine._client(on_exchange=lambda exchange: engine._log_exchange(exchange, move))
+        try:
+            ref = client.get_document(self.remote_id.strip())
+        except errors.NotFound as error:
+            raise UserError(_("There is no document %(id)s in %(engine)s.",
+                              id=self.remote_id, engine=engine._engine_label())) from error
+        except errors.EngineError as error:
+            raise UserError(engine._explain(error)) from error
+        move._engine_adopt(ref, found_again=True)
+        move.message_post(body=_("Linked by hand to %(engine)s document %(number)s by %(user)s.",
+                                 engine=engine._engine_label(), number=ref.number, user=self.env.user.name))
+        return {"type": "ir.actions.act_window_close"}
