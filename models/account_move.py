@@ -382,14 +382,14 @@ class AccountMove(models.Model):
         return reference if reference.isdigit() and len(reference) <= 10 else ""
 
     def _engine_exchange_rate(self, engine, problems):
-        if self.currency_id == self.company_currency_id:
-            return None
         if engine.remote_currency and engine.remote_currency != self.company_currency_id.name:
             problems.append(_(
                 "The %(engine)s account keeps its books in %(remote)s but the company's currency is %(company)s: "
                 "exchange rates would be wrong. Connect the engine account that matches the company.",
                 engine=engine._engine_label(), remote=engine.remote_currency, company=self.company_currency_id.name,
             ))
+            return None
+        if self.currency_id == self.company_currency_id:
             return None
         has_rate = self.env["res.currency.rate"].search_count([
             ("currency_id", "=", self.currency_id.id),

@@ -1,23 +1,19 @@
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import timezone
 from urllib.parse import urlsplit
 
 import psycopg2
 
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError, ValidationError
+from odoo.tools import mute_logger
 
 from ..engines import errors
 from ..engines.fakturoid import DEFAULT_BASE_URL as FAKTUROID_URL, FakturoidClient, FakturoidOAuth
 
 _logger = logging.getLogger(__name__)
 
-# Refresh a token this long before Fakturoid would refuse it.
-TOKEN_MARGIN = timedelta(seconds=60)
 TOKEN_LOCK_ATTEMPTS = 3
-
-# Fields that hold secrets: never shown, never tracked, cleared by data/neutralize.sql.
-SECRET_FIELDS = ("fakturoid_client_secret", "oauth_access_token", "oauth_refresh_token")
 
 
 class InvoiceEngine(models.Model):
@@ -116,9 +112,6 @@ class InvoiceEngine(models.Model):
         help="The Fakturoid account slug (the part after app.fakturoid.cz/ in your browser).",
     )
     remote_account_ids = fields.One2many("invoice.engine.remote.account", "engine_id", readonly=True)
-    oauth_access_token = fields.Char(copy=False, groups="base.group_system")
-    oauth_refresh_token = fields.Char(copy=False, groups="base.group_system")
-    oauth_token_expires_at = fields.Datetime(copy=False, groups="base.group_system")
     is_oauth_connected = fields.Boolean(compute="_compute_has_secrets")
 
     # What the engine told us about the account
@@ -172,7 +165,8 @@ class InvoiceEngine(models.Model):
     def _compute_has_secrets(self):
         for engine, secrets in zip(self, self.sudo()):
             engine.has_fakturoid_client_secret = bool(secrets.fakturoid_client_secret)
-            engine.is_oauth_connected = bool(secrets.oauth_access_token or secrets.oauth_refresh_token)
+            token = engine._token() if engine.id else engine.env["invoice.engine.token"]
+            engine.is_oauth_connected = bool(token.access_token or token.refresh_token)
 
     @api.depends("engine_type")
     def _compute_oauth_redirect_uri(self):
@@ -312,14 +306,13 @@ class InvoiceEngine(models.Model):
         """Return a usable access token, obtaining a new one when needed.
 
         Fakturoid invalidates the previous token whenever a new one is issued, so every
-        worker must share one stored token: the refresh happens under a row lock on a
-        cursor of its own, committed at once, and a worker that finds a token refreshed by
-        someone else meanwhile uses that one instead of refreshing again.
+        worker must share one stored token: the renewal happens under a row lock on a
+        cursor of its own, committed at once, and a worker that finds a token renewed by
+        someone else meanwhile uses that one instead of renewing it again.
         """
         self.ensure_one()
-        current = self.sudo()
-        if current.oauth_access_token and current.oauth_access_token != stale_token and current._token_is_fresh():
-            return current.oauth_access_token
+        if self._token().is_fresh(stale_token):
+            return self._token().access_token
         # Credentials as the caller sees them; only the token itself is read under the lock.
         oauth = self._fakturoid_oauth(on_exchange)
         for attempt in range(TOKEN_LOCK_ATTEMPTS):
@@ -327,53 +320,53 @@ class InvoiceEngine(models.Model):
                 token = self._fakturoid_access_token_locked(stale_token, oauth)
                 break
             except psycopg2.errors.SerializationFailure:
-                # Another worker refreshed the token while we waited for the lock: a new
+                # Another worker renewed the token while we waited for the lock: a new
                 # transaction sees its token, which we then use.
                 if attempt == TOKEN_LOCK_ATTEMPTS - 1:
                     raise
-        self.invalidate_recordset(["oauth_access_token", "oauth_refresh_token", "oauth_token_expires_at"])
+        self._token().invalidate_recordset()
         return token
 
     def _fakturoid_access_token_locked(self, stale_token, oauth):
         with self.env.registry.cursor() as cr:
             cr.execute("SET LOCAL lock_timeout = '15s'")
-            # NO KEY UPDATE: serialises refreshers without blocking the foreign-key checks of rows
-            # that reference the engine (call logs written meanwhile by the caller's own cursor).
-            cr.execute("SELECT id FROM invoice_engine WHERE id = %s FOR NO KEY UPDATE", [self.id])
-            locked = self.with_env(self.env(cr=cr, su=True))
-            if locked.oauth_access_token and locked.oauth_access_token != stale_token and locked._token_is_fresh():
-                return locked.oauth_access_token
-            return locked._fakturoid_obtain_token(oauth, self.fakturoid_auth_flow)
-
-    def _token_is_fresh(self):
-        expires_at = self.oauth_token_expires_at
-        return bool(expires_at) and expires_at - TOKEN_MARGIN > fields.Datetime.now()
-
-    def _fakturoid_obtain_token(self, oauth, auth_flow):
-        """Run the grant that fits the flow and store its tokens (caller holds the row lock)."""
-        if auth_flow == "client_credentials":
-            tokens = oauth.client_credentials()
-        elif self.oauth_refresh_token:
-            tokens = oauth.refresh(self.oauth_refresh_token)
-        else:
-            raise errors.AuthError(
-                _("The engine “%(engine)s” is not connected: click “Connect to Fakturoid”.", engine=self.name),
-                reason="token_revoked",
+            cr.execute(
+                "INSERT INTO invoice_engine_token (engine_id) VALUES (%s) ON CONFLICT (engine_id) DO NOTHING",
+                [self.id],
             )
-        self._store_tokens(tokens)
-        return tokens.access_token
+            # A concurrent renewal makes this fail with a serialization error, handled by the caller.
+            with mute_logger("odoo.sql_db"):
+                cr.execute("SELECT id FROM invoice_engine_token WHERE engine_id = %s FOR UPDATE", [self.id])
+            locked = self.with_env(self.env(cr=cr, su=True))
+            token = locked._token()
+            if token.is_fresh(stale_token):
+                return token.access_token
+            token._store(locked._fakturoid_grant(oauth, self.fakturoid_auth_flow, token.refresh_token))
+            return token.access_token
+
+    def _token(self):
+        """This engine's tokens (an empty record when it never had any)."""
+        self.ensure_one()
+        return self.env["invoice.engine.token"].sudo().search([("engine_id", "=", self.id)])
+
+    def _fakturoid_grant(self, oauth, auth_flow, refresh_token):
+        """Run the grant that fits the flow; return the ``TokenSet``."""
+        if auth_flow == "client_credentials":
+            return oauth.client_credentials()
+        if refresh_token:
+            return oauth.refresh(refresh_token)
+        raise errors.AuthError(
+            _("The engine “%(engine)s” is not connected: click “Connect to Fakturoid”.", engine=self.name),
+            reason="token_revoked",
+        )
 
     def _store_tokens(self, tokens):
         self.ensure_one()
-        self.sudo().write({
-            "oauth_access_token": tokens.access_token,
-            # A refresh answer carries no refresh token: keep the one we have.
-            "oauth_refresh_token": tokens.refresh_token or self.sudo().oauth_refresh_token,
-            "oauth_token_expires_at": datetime.fromtimestamp(tokens.expires_at, timezone.utc).replace(tzinfo=None),
-        })
+        token = self._token() or self.env["invoice.engine.token"].sudo().create({"engine_id": self.id})
+        token._store(tokens)
 
     def _forget_tokens(self):
-        self.sudo().write({"oauth_access_token": False, "oauth_refresh_token": False, "oauth_token_expires_at": False})
+        self.env["invoice.engine.token"].sudo().search([("engine_id", "in", self.ids)]).unlink()
 
     def _fakturoid_complete_authorization(self, code):
         """Exchange an authorization code (OAuth callback) and discover the account."""
@@ -437,7 +430,7 @@ class InvoiceEngine(models.Model):
         self.ensure_one()
         try:
             if self.engine_type == "fakturoid" and self.fakturoid_auth_flow == "client_credentials":
-                self._fakturoid_access_token(stale_token=self.sudo().oauth_access_token)
+                self._fakturoid_access_token(stale_token=self._token().access_token)
             if self.engine_type == "fakturoid" and not self.fakturoid_account_slug:
                 self._fakturoid_discover_accounts()
             client = self._client()
@@ -462,10 +455,10 @@ class InvoiceEngine(models.Model):
 
     def action_disconnect(self):
         for engine in self:
-            secrets = engine.sudo()
-            if secrets.oauth_refresh_token:
+            refresh_token = engine._token().refresh_token
+            if refresh_token:
                 try:
-                    engine._fakturoid_oauth().revoke(secrets.oauth_refresh_token)
+                    engine._fakturoid_oauth().revoke(refresh_token)
                 except (errors.EngineError, UserError) as error:
                     _logger.info("Revoking the Fakturoid token of engine %s failed: %s", engine.id, error)
             engine._forget_tokens()
@@ -561,6 +554,3 @@ class InvoiceEngine(models.Model):
             "error": exchange.error,
         })
 
-    @api.model
-    def _secret_field_names(self):
-        return SECRET_FIELDS

@@ -104,6 +104,7 @@ class InvoiceEngine(models.Model):
         calls = CallLog(self)
         try:
             client = self._client(on_exchange=calls)
+            self._learn_account(client)
             for move in moves:
                 self._send_move(client, calls, move)
                 done += 1
@@ -120,6 +121,27 @@ class InvoiceEngine(models.Model):
         self._schedule_next_run()
         remaining = len(self._due_moves(batch_size)) if len(moves) == batch_size else 0
         return done, remaining
+
+    def _learn_account(self, client):
+        """Know the account's currency before sending: each invoice is checked against it."""
+        if self.remote_currency:
+            return
+        try:
+            self._store_account_info(client.check())
+        except errors.EngineError as error:
+            self._stop_if_engine_unavailable(error)
+            return  # a passing failure: the invoices are checked by the engine itself
+        finally:
+            self.env.cr.commit()
+
+    def _stop_if_engine_unavailable(self, error):
+        """Errors about the engine account rather than one document end the run."""
+        if isinstance(error, errors.RateLimited):
+            self._pause(error.retry_after)
+            raise StopBatch()
+        if isinstance(error, errors.AuthError):
+            self._mark_broken(self._explain(error))
+            raise StopBatch()
 
     # ------------------------------------------------------------------
     # Locks and scheduling
@@ -317,12 +339,8 @@ class InvoiceEngine(models.Model):
         """Map an engine error onto the move's state (see the taxonomy in engines/errors.py)."""
         now = fields.Datetime.now()
         if isinstance(error, errors.RateLimited):
-            self._pause(error.retry_after)
             move._engine_write({"engine_next_attempt_at": now + timedelta(seconds=error.retry_after)})
-            raise StopBatch()
-        if isinstance(error, errors.AuthError):
-            self._mark_broken(self._explain(error))
-            raise StopBatch()
+        self._stop_if_engine_unavailable(error)
         if isinstance(error, errors.MaybeCreated):
             # The create may have landed: stay in "sending"; the next run looks it up first.
             move._engine_write({
@@ -432,8 +450,7 @@ class InvoiceEngine(models.Model):
         )
 
     def _handle_pdf_error(self, move, error):
-        if isinstance(error, (errors.RateLimited, errors.AuthError)):
-            self._handle_move_error(move, error)  # raises StopBatch
+        self._stop_if_engine_unavailable(error)
         attempts = move.engine_pdf_attempts + 1
         move._engine_write({
             "engine_pdf_attempts": attempts,
@@ -510,12 +527,7 @@ class InvoiceEngine(models.Model):
         )
 
     def _handle_payment_error(self, payment, error):
-        if isinstance(error, errors.RateLimited):
-            self._pause(error.retry_after)
-            raise StopBatch()
-        if isinstance(error, errors.AuthError):
-            self._mark_broken(self._explain(error))
-            raise StopBatch()
+        self._stop_if_engine_unavailable(error)
         now = fields.Datetime.now()
         if isinstance(error, errors.NotFound) and payment.state == "to_delete":
             payment.write({"state": "deleted"})

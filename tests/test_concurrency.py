@@ -7,6 +7,7 @@ its own and its engine is archived afterwards.
 """
 import threading
 import uuid
+from unittest.mock import patch
 
 from odoo import SUPERUSER_ID, Command, api
 from odoo.modules.registry import Registry
@@ -65,6 +66,10 @@ class TestConcurrentWorkers(LoopbackHttpMixin, BaseCase):
 
     def setUp(self):
         super().setUp()
+        # Odoo's own runner runs post-install tests while holding the registry lock
+        # (ThreadedServer.run); worker threads look the registry up under that lock when they
+        # create environments. Give them a free lock, as Registry.enter_test_mode does.
+        self.startPatcher(patch.object(Registry, "_lock", threading.RLock()))
         self.sandbox.reset()
         self.sandbox.add_account(SLUG)
         self.sandbox.add_client(CLIENT_ID, CLIENT_SECRET, accounts=(SLUG,))

@@ -1,7 +1,7 @@
 from odoo.exceptions import ValidationError
 from odoo.tests import Form, tagged
 
-from .common import SLUG, InvoiceEngineCase
+from .common import CLIENT_ID, CLIENT_SECRET, SLUG, InvoiceEngineCase
 
 
 @tagged("post_install", "-at_install")
@@ -50,13 +50,20 @@ class TestEngineConfiguration(InvoiceEngineCase):
         self.assertTrue(move.engine_number.startswith("OD"))
 
     def test_currency_mismatch_with_the_engine_account_is_caught_before_sending(self):
-        self.engine.action_test_connection()
-        self.engine.remote_currency = "EUR"
-        eur = self.setup_other_currency("EUR", rates=[("2026-01-01", 0.04)])
-        move = self.create_invoice(currency_id=eur.id)
+        """Nobody clicked "Test connection": the job asks Fakturoid for the account first."""
+        self.reset_sandbox_with_currency("EUR")
+        self.assertFalse(self.engine.remote_currency)
+        move = self.create_invoice()
         self.run_queue()
+        self.assertEqual(self.engine.remote_currency, "EUR")
         self.assertEqual(move.engine_state, "error")
         self.assertIn("keeps its books in EUR", move.engine_error)
+        self.assertFalse(self.requests_to("/invoices.json", "POST"))
+
+    def reset_sandbox_with_currency(self, currency):
+        self.sandbox.reset()
+        self.sandbox.add_account(SLUG, currency=currency)
+        self.sandbox.add_client(CLIENT_ID, CLIENT_SECRET, accounts=(SLUG,))
 
     def test_rounding_method_warning(self):
         self.company.tax_calculation_rounding_method = "round_per_line"

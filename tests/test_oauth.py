@@ -59,10 +59,10 @@ class TestFakturoidOAuth(InvoiceEngineCase, HttpCase):
         self.assertEqual(response.status_code, 303, response.text[:500])
         self.assertIn(f"/{self.engine.id}", response.headers["Location"])
         self.env.invalidate_all()
-        secrets = self.engine.sudo()
-        self.assertTrue(secrets.oauth_access_token)
-        self.assertTrue(secrets.oauth_refresh_token)
-        self.assertGreater(secrets.oauth_token_expires_at, fields.Datetime.now() + timedelta(minutes=100))
+        token = self.engine._token()
+        self.assertTrue(token.access_token)
+        self.assertTrue(token.refresh_token)
+        self.assertGreater(token.expires_at, fields.Datetime.now() + timedelta(minutes=100))
         self.assertEqual(self.engine.fakturoid_account_slug, SLUG, "the only account is picked from /user.json")
         self.assertEqual(self.engine.state, "connected")
 
@@ -83,7 +83,7 @@ class TestFakturoidOAuth(InvoiceEngineCase, HttpCase):
         response = self.open_callback(forged)
         self.assertEqual(response.status_code, 400)
         self.assertIn("not valid", response.text)
-        self.assertFalse(self.engine.sudo().oauth_access_token)
+        self.assertFalse(self.engine._token())
 
     def test_callback_with_expired_state(self):
         callback = self.start_flow()
@@ -99,7 +99,7 @@ class TestFakturoidOAuth(InvoiceEngineCase, HttpCase):
         self.assertEqual(response.status_code, 400)
         self.assertIn("another user", response.text)
         self.env.invalidate_all()
-        self.assertFalse(self.engine.sudo().oauth_access_token)
+        self.assertFalse(self.engine._token())
 
     def test_consent_refused_in_fakturoid(self):
         callback = self.start_flow()
@@ -113,14 +113,14 @@ class TestFakturoidOAuth(InvoiceEngineCase, HttpCase):
     def test_expired_token_is_refreshed_and_the_refresh_token_kept(self):
         self.open_callback(self.start_flow())
         self.env.invalidate_all()
-        refresh_token = self.engine.sudo().oauth_refresh_token
-        first_access = self.engine.sudo().oauth_access_token
+        refresh_token = self.engine._token().refresh_token
+        first_access = self.engine._token().access_token
         self.create_invoice()
         with freeze_time(fields.Datetime.now() + timedelta(hours=3)):
             self.run_queue()
-        secrets = self.engine.sudo()
-        self.assertNotEqual(secrets.oauth_access_token, first_access)
-        self.assertEqual(secrets.oauth_refresh_token, refresh_token, "Fakturoid's refresh answer has no refresh token")
+        token = self.engine._token()
+        self.assertNotEqual(token.access_token, first_access)
+        self.assertEqual(token.refresh_token, refresh_token, "Fakturoid's refresh answer has no refresh token")
         grants = [request["json"]["grant_type"] for request in self.requests_to("/oauth/token")]
         self.assertEqual(grants, ["authorization_code", "refresh_token"])
         self.assertEqual(len(self.remote()), 1)

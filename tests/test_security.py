@@ -26,8 +26,8 @@ class TestSecrets(InvoiceEngineCase):
         )
 
     def secret_values(self):
-        secrets = self.engine.sudo()
-        return [value for value in (CLIENT_SECRET, secrets.oauth_access_token, secrets.oauth_refresh_token) if value]
+        token = self.engine._token()
+        return [value for value in (CLIENT_SECRET, token.access_token, token.refresh_token) if value]
 
     def form_payload(self, user):
         """What the browser receives when the engine form is opened."""
@@ -50,13 +50,17 @@ class TestSecrets(InvoiceEngineCase):
         with self.assertRaises(AccessError):
             self.engine.with_user(self.manager).read(["fakturoid_client_secret"])
         with self.assertRaises(AccessError):
-            self.engine.with_user(self.manager).read(["oauth_access_token"])
+            self.env["invoice.engine.token"].with_user(self.manager).search([]).read(["access_token"])
+        self.create_invoice()
+        self.run_queue()
+        with self.assertRaises(AccessError):
+            self.engine._token().with_user(self.manager).read(["access_token"])
         self.assertEqual(self.engine.with_user(self.manager).fakturoid_client_secret_input, False)
 
     def test_manager_replaces_the_secret_without_seeing_it(self):
         self.engine.with_user(self.manager).write({"fakturoid_client_secret_input": "  new-secret  "})
         self.assertEqual(self.engine.sudo().fakturoid_client_secret, "new-secret")
-        self.assertFalse(self.engine.sudo().oauth_access_token, "a new secret drops tokens obtained with the old one")
+        self.assertFalse(self.engine._token(), "a new secret drops tokens obtained with the old one")
 
     def test_invoicing_user_sees_states_but_cannot_configure(self):
         move = self.create_invoice()
@@ -97,7 +101,7 @@ class TestSecrets(InvoiceEngineCase):
         self.env.invalidate_all()
         secrets = self.engine.sudo()
         self.assertFalse(secrets.fakturoid_client_secret)
-        self.assertFalse(secrets.oauth_access_token)
+        self.assertFalse(self.engine._token())
         self.assertFalse(self.engine.auto_send)
         self.assertEqual(self.engine.state, "draft")
 
