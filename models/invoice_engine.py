@@ -330,12 +330,12 @@ class InvoiceEngine(models.Model):
     def _fakturoid_access_token_locked(self, stale_token, oauth):
         with self.env.registry.cursor() as cr:
             cr.execute("SET LOCAL lock_timeout = '15s'")
-            cr.execute(
-                "INSERT INTO invoice_engine_token (engine_id) VALUES (%s) ON CONFLICT (engine_id) DO NOTHING",
-                [self.id],
-            )
-            # A concurrent renewal makes this fail with a serialization error, handled by the caller.
+            # A concurrent renewal makes these fail with a serialization error, handled by the caller.
             with mute_logger("odoo.sql_db"):
+                cr.execute(
+                    "INSERT INTO invoice_engine_token (engine_id) VALUES (%s) ON CONFLICT (engine_id) DO NOTHING",
+                    [self.id],
+                )
                 cr.execute("SELECT id FROM invoice_engine_token WHERE engine_id = %s FOR UPDATE", [self.id])
             locked = self.with_env(self.env(cr=cr, su=True))
             token = locked._token()

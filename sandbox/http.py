@@ -233,8 +233,13 @@ class _Handler(BaseHTTPRequestHandler):
         outcome = self.server.sandbox.handle(request)
         if outcome is RESET:
             self._reset_connection()
-        else:
+            return
+        try:
             self._write(outcome)
+        except (BrokenPipeError, ConnectionResetError):
+            # The client gave up waiting (its read timeout) before the answer: as on a real
+            # server, the answer is simply lost.
+            self.close_connection = True
 
     def _read_request(self):
         parts = urlsplit(self.path)
