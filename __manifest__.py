@@ -21,7 +21,7 @@
         "views/oauth_templates.xml",
         "wizard/invoice_engine_link_wizard_views.xml",
     ],
-    "demo": [],
+    "demo": ["demo/invoice_engine_demo.xml"],
     "installable": True,
     "application": False,
 }
