@@ -169,8 +169,12 @@ class AccountMove(models.Model):
     # ------------------------------------------------------------------
 
     def action_engine_send(self):
-        """Queue the moves (again) and wake the sending job; the job does the network work."""
-        moves = self.filtered(lambda move: move.engine_state not in ("sending", "sent"))
+        """Queue the moves (again) and wake the sending job; the job does the network work.
+
+        Moves already in the engine, or whose create may have reached it (sending, needs
+        review), are left alone: sending them again could create a second document.
+        """
+        moves = self.filtered(lambda move: move.engine_state in (False, "queued", "error", "excluded"))
         for move in moves:
             if move.state != "posted" or not move.is_sale_document():
                 raise UserError(_("Only posted customer invoices and credit notes can be sent to an engine."))

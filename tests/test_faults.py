@@ -149,6 +149,8 @@ class TestFaults(InvoiceEngineCase):
     def test_needs_review_confirm_none_sends_again(self):
         move = self.create_invoice()
         move.write({"engine_state": "needs_review", "engine_error": "The engine could not tell."})
+        move.action_engine_send()
+        self.assertEqual(move.engine_state, "needs_review", "only a person's confirmation sends it again")
         move.action_engine_confirm_none()
         self.run_queue()
         self.assertEqual(move.engine_state, "sent")
