@@ -251,8 +251,8 @@ class InvoiceEngine(models.Model):
         on_exchange = on_exchange or self._log_exchange
         return getattr(self, f"_{self.engine_type}_client")(on_exchange)
 
-    def _fakturoid_client(self, on_exchange):
-        if not self.fakturoid_account_slug:
+    def _fakturoid_client(self, on_exchange, require_account=True):
+        if require_account and not self.fakturoid_account_slug:
             raise UserError(_(
                 "Choose the Fakturoid account on the engine “%(engine)s” (connect first, then "
                 "pick it in the Account field).",
@@ -260,7 +260,7 @@ class InvoiceEngine(models.Model):
             ))
         return FakturoidClient(
             self.base_url,
-            self.fakturoid_account_slug,
+            self.fakturoid_account_slug or "",
             user_agent=self._user_agent(),
             token_provider=self._fakturoid_token_provider(on_exchange),
             on_exchange=on_exchange,
@@ -380,14 +380,8 @@ class InvoiceEngine(models.Model):
     def _fakturoid_discover_accounts(self):
         """Store the accounts the user can reach; pick the account when there is only one."""
         self.ensure_one()
-        client = FakturoidClient(
-            self.base_url,
-            self.fakturoid_account_slug or "",
-            user_agent=self._user_agent(),
-            token_provider=self._fakturoid_token_provider(self._log_exchange),
-            on_exchange=self._log_exchange,
-        )
-        accounts = client.list_accounts()
+        # /user.json is not account-scoped: it is what tells which accounts there are.
+        accounts = self._fakturoid_client(self._log_exchange, require_account=False).list_accounts()
         self.remote_account_ids.unlink()
         self.env["invoice.engine.remote.account"].create([
             {"engine_id": self.id, "slug": slug, "name": name} for slug, name in accounts
@@ -430,6 +424,7 @@ class InvoiceEngine(models.Model):
         self.ensure_one()
         try:
             if self.engine_type == "fakturoid" and self.fakturoid_auth_flow == "client_credentials":
+                # A new grant, not the stored token: this is what proves the credentials.
                 self._fakturoid_access_token(stale_token=self._token().access_token)
             if self.engine_type == "fakturoid" and not self.fakturoid_account_slug:
                 self._fakturoid_discover_accounts()
