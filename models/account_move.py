@@ -43,7 +43,6 @@ ENGINE_RELEVANT_FIELDS = {
     "partner_id", "invoice_date", "invoice_date_due", "currency_id", "invoice_line_ids", "line_ids",
     "narration", "ref", "payment_reference", "invoice_payment_term_id", "delivery_date",
 }
-CENT = Decimal("0.01")
 
 
 class EngineDataError(UserError):
