@@ -62,7 +62,6 @@ class AccountMove(models.Model):
     _inherit = "account.move"
 
     engine_id = fields.Many2one("invoice.engine", string="Invoice engine", copy=False, readonly=True, index="btree_not_null")
-    engine_type = fields.Selection(related="engine_id.engine_type")
     engine_state = fields.Selection(ENGINE_STATES, string="Engine state", copy=False, readonly=True, index=True)
     engine_remote_id = fields.Char(string="Engine document ID", copy=False, readonly=True)
     engine_number = fields.Char(string="Engine number", copy=False, readonly=True, index="trigram")
