@@ -486,7 +486,13 @@ class InvoiceEngine(models.Model):
                 return
         payment.write({"state": "sending", "attempts": payment.attempts + 1})
         self.env.cr.commit()  # as for documents: durable before the engine can store it
-        remote_id = client.record_payment(ref, self._payment_info(payment))
+        try:
+            remote_id = client.record_payment(ref, self._payment_info(payment))
+        except errors.MaybeCreated:
+            raise  # stays "sending": looked up before any new attempt
+        except errors.EngineError:
+            payment.write({"state": "to_send"})  # the engine did not store it
+            raise
         payment.write({"state": "sent", "remote_id": remote_id, "last_error": False, "next_attempt_at": False})
         payment.move_id.message_post(body=_(
             "Payment of %(amount)s recorded in %(engine)s.",
@@ -532,12 +538,11 @@ class InvoiceEngine(models.Model):
         if isinstance(error, errors.NotFound) and payment.state == "to_delete":
             payment.write({"state": "deleted"})
             return
-        if isinstance(error, (errors.TransientError, errors.MaybeCreated)):
-            payment.write({"last_error": error.message,
-                           "next_attempt_at": now + (MAYBE_CREATED_DELAY if isinstance(error, errors.MaybeCreated)
-                                                     else self._backoff(payment.attempts or 1))})
-            if isinstance(error, errors.TransientError) and payment.state == "sending":
-                payment.state = "to_send"
+        if isinstance(error, errors.MaybeCreated):
+            payment.write({"last_error": error.message, "next_attempt_at": now + MAYBE_CREATED_DELAY})
+            return
+        if isinstance(error, errors.TransientError):
+            payment.write({"last_error": error.message, "next_attempt_at": now + self._backoff(payment.attempts or 1)})
             return
         payment.write({"state": "error", "last_error": error.message})
         payment.move_id._engine_report_problem(
