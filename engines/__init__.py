@@ -14,7 +14,11 @@ from .fakturoid import DEFAULT_BASE_URL as FAKTUROID_BASE_URL
 from .fakturoid import FakturoidClient, FakturoidOAuth, TokenSet
 from .transport import HttpResponse, HttpTransport
 
+# engine_type -> client class; the models ask the class about the engine.
+CLIENT_CLASSES = {client.engine_type: client for client in (FakturoidClient,)}
+
 __all__ = [
+    "CLIENT_CLASSES",
     "AuthError",
     "EngineClient",
     "EngineError",

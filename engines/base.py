@@ -40,6 +40,8 @@ class EngineClient(abc.ABC):
     """
 
     engine_type = None
+    default_base_url = None
+    api_domains = ()  # the vendor's own domains; the API URL must be on one of them (or a subdomain)
 
     @abc.abstractmethod
     def check(self):

@@ -32,6 +32,8 @@ from .transport import EXPECT_BYTES, EXPECT_NONE, HttpTransport
 
 DEFAULT_BASE_URL = "https://app.fakturoid.cz/api/v3"
 ENGINE_LABEL = "Fakturoid"
+# The vendor's own domains: an API URL elsewhere would hand the client secret to a stranger.
+API_DOMAINS = ("fakturoid.cz",)
 
 
 # ISO 639-1 -> Fakturoid document language; anything else inherits the account default.
@@ -200,6 +202,8 @@ class FakturoidClient(EngineClient):
     """``EngineClient`` for one Fakturoid account (``/accounts/{slug}/…``)."""
 
     engine_type = "fakturoid"
+    default_base_url = DEFAULT_BASE_URL
+    api_domains = API_DOMAINS
 
     def __init__(
         self,

@@ -75,7 +75,8 @@ def push_demo_documents(db, sandbox):
         company = env.ref("account_invoice_engine.demo_company")
         env = env(context={"allowed_company_ids": company.ids})
         engine = env.ref("account_invoice_engine.demo_engine")
-        engine.base_url = sandbox["api_url"]
+        # A new API URL clears the saved secret: give it again with the sandbox's actual address.
+        engine.write({"base_url": sandbox["api_url"], "fakturoid_client_secret_input": "demo-client-secret"})
 
         def ref(name):
             return env.ref(f"account_invoice_engine.{name}")
