@@ -19,6 +19,7 @@ class InvoiceEngineOAuth(http.Controller):
     def fakturoid_connect(self, engine_id):
         engine = self._engine_for_current_user(engine_id)
         try:
+            engine._check_authorization_code_flow()
             oauth = engine._fakturoid_oauth()
         except UserError as error:
             return self._result_page(engine, error.args[0], ok=False)
@@ -27,6 +28,7 @@ class InvoiceEngineOAuth(http.Controller):
 
     @http.route("/invoice_engine/fakturoid/callback", type="http", auth="user", methods=["GET"])
     def fakturoid_callback(self, code=None, state=None, error=None, error_description=None, **_kwargs):
+        # The state is burnt on a cursor of its own: whatever happens next, it cannot be replayed.
         engine, problem = request.env["invoice.engine.oauth.state"]._consume(state)
         if problem:
             return self._result_page(None, problem, ok=False)
@@ -36,10 +38,12 @@ class InvoiceEngineOAuth(http.Controller):
                         error=error_description or error or _("no authorization code"))
             return self._result_page(engine, message, ok=False)
         try:
+            engine._check_authorization_code_flow()
             engine._fakturoid_complete_authorization(code)
         except (errors.EngineError, UserError) as failure:
+            # A failed attempt leaves the engine's health as it was: a working connection stays.
             message = engine._explain(failure)
-            engine._mark_broken(message)
+            _logger.info("Fakturoid authorization for engine %s failed: %s", engine.id, message)
             return self._result_page(engine, message, ok=False)
         return request.redirect(self._engine_url(engine))
 

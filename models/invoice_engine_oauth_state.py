@@ -37,9 +37,20 @@ class InvoiceEngineOAuthState(models.Model):
 
     @api.model
     def _consume(self, value):
-        """Validate and burn a state; return ``(engine, None)`` or ``(None, reason)``."""
+        """Validate and burn a state; return ``(engine, None)`` or ``(None, reason)``.
+
+        The state is marked used on a cursor of its own, committed at once: it is spent on its
+        first use, even when the rest of the callback fails and its transaction is rolled back.
+        """
         if not value:
             return None, _("The answer from Fakturoid carries no state. Start again from the engine form.")
+        with self.env.registry.cursor() as cr:
+            states = self.with_env(self.env(cr=cr))
+            engine_id, problem = states._consume_locked(value)
+            states.env.flush_all()
+        return (self.env["invoice.engine"].browse(engine_id), None) if engine_id else (None, problem)
+
+    def _consume_locked(self, value):
         self.env.cr.execute(
             "SELECT id FROM invoice_engine_oauth_state WHERE state_hash = %s FOR UPDATE", [self._hash(value)]
         )
@@ -49,12 +60,12 @@ class InvoiceEngineOAuthState(models.Model):
             return None, _("This authorization link is not valid. Start again from the engine form.")
         if record.used_at:
             return None, _("This authorization link was already used. Start again from the engine form.")
+        record.used_at = fields.Datetime.now()
         if record.expires_at < fields.Datetime.now():
             return None, _("This authorization link has expired. Start again from the engine form.")
         if record.user_id.id != self.env.uid:
             return None, _("This authorization was started by another user. Start again from the engine form.")
-        record.used_at = fields.Datetime.now()
-        return record.engine_id, None
+        return record.engine_id.id, None
 
     @api.model
     def _hash(self, value):
