@@ -21,6 +21,8 @@ from ..engines.document import RemoteRef
 #                 │                    document up by its key before creating anything
 #                 └─ "confirm none exists" ◀─ needs_review (the engine cannot tell)
 #
+#   sent ─(the engine answers 404 for it)─▶ missing ─┬─ "send again" ─▶ queued (a new document)
+#                                                    └─ "link existing" ─▶ sent
 #   excluded: a person chose not to send it.
 ENGINE_STATES = [
     ("queued", "Queued"),
@@ -28,6 +30,7 @@ ENGINE_STATES = [
     ("sent", "Sent"),
     ("error", "Error"),
     ("needs_review", "Needs review"),
+    ("missing", "Missing in engine"),
     ("excluded", "Not sent"),
 ]
 REMOTE_STATUSES = [
@@ -172,7 +175,7 @@ class AccountMove(models.Model):
         Moves already in the engine, or whose create may have reached it (sending, needs
         review), are left alone: sending them again could create a second document.
         """
-        moves = self.filtered(lambda move: move.engine_state in (False, "queued", "error", "excluded"))
+        moves = self.filtered(lambda move: move.engine_state in (False, "queued", "error", "excluded", "missing"))
         for move in moves:
             if move.state != "posted" or not move.is_sale_document():
                 raise UserError(_("Only posted customer invoices and credit notes can be sent to an engine."))
@@ -183,6 +186,10 @@ class AccountMove(models.Model):
                     "Accounting › Configuration › Invoice Engines.",
                     journal=move.journal_id.display_name,
                 ))
+            if move.engine_state == "missing":
+                move.message_post(body=_("%(user)s asked for a new engine document: the one it had is gone.",
+                                         user=self.env.user.name))
+                move._engine_forget_remote()
             move._engine_enqueue(engine)
         return True
 
@@ -220,6 +227,9 @@ class AccountMove(models.Model):
             client = engine._client(on_exchange=lambda exchange, move=move: engine._log_exchange(exchange, move))
             try:
                 status = client.document_status(move._engine_ref())
+            except errors.NotFound:
+                move._engine_mark_missing()
+                continue
             except errors.EngineError as error:
                 raise UserError(engine._explain(error)) from error
             move._engine_store_status(status)
@@ -271,6 +281,31 @@ class AccountMove(models.Model):
             ))
         self._engine_close_activities(_("Sent as %s.", ref.number))
 
+    def _engine_mark_missing(self):
+        """The engine answered 404 for the document this move was linked to."""
+        self.ensure_one()
+        self._engine_report_problem(_(
+            "%(engine)s no longer has %(number)s: it was deleted there. Link the document that replaces "
+            "it (“Link existing document”), or send this invoice again to have a new one issued "
+            "(“Send again”).",
+            engine=self.engine_id._engine_label(), number=self.engine_number or self.engine_remote_id,
+        ), state="missing")
+
+    def _engine_forget_remote(self):
+        """Unlink the move from an engine document that no longer exists.
+
+        Its payments were recorded on that document: they are recorded again on the next one.
+        """
+        self._engine_write({
+            "engine_remote_id": False, "engine_number": False, "engine_url": False, "engine_status": False,
+            "engine_total": 0.0, "engine_pdf_id": False, "engine_pdf_attempts": 0,
+            "engine_pdf_next_attempt_at": False, "engine_marker": False, "engine_changed_after_send": False,
+        })
+        payments = self.sudo().engine_payment_ids
+        payments.filtered(lambda payment: payment.state in ("sent", "sending", "error")).write(
+            {"state": "to_send", "remote_id": False, "attempts": 0, "next_attempt_at": False, "last_error": False})
+        payments.filtered(lambda payment: payment.state == "to_delete").write({"state": "deleted"})
+
     def _engine_store_status(self, status):
         self._engine_write({
             "engine_status": status.status if status.status in dict(REMOTE_STATUSES) else False,
@@ -285,7 +320,9 @@ class AccountMove(models.Model):
         self._engine_write({"engine_state": state, "engine_error": message})
         if already_reported:
             return
-        self.message_post(body=_("%(engine)s: %(message)s", engine=self.engine_id._engine_label(), message=message))
+        # sudo: a note must not fail because the acting user has no e-mail address.
+        self.sudo().message_post(body=_("%(engine)s: %(message)s", engine=self.engine_id._engine_label(),
+                                        message=message))
         activity_type = self.env.ref("account_invoice_engine.mail_activity_engine_problem")
         activity = self.activity_ids.filtered(lambda activity: activity.activity_type_id == activity_type)
         if activity:

@@ -155,8 +155,12 @@ class InvoiceEngine(models.Model):
         self.env.cr.execute("SELECT pg_advisory_unlock(%s, %s)", [ADVISORY_LOCK_CLASS, self.id])
 
     def _lock_move(self, move):
-        """Row-lock the move for this transaction; False when someone else holds it."""
-        self.env.cr.execute("SELECT id FROM account_move WHERE id = %s FOR UPDATE SKIP LOCKED", [move.id])
+        """Row-lock the move for this transaction; False when someone else holds it.
+
+        NO KEY UPDATE excludes other workers just as well, and unlike FOR UPDATE it lets the
+        call log, committed on a cursor of its own, reference the move while we hold it.
+        """
+        self.env.cr.execute("SELECT id FROM account_move WHERE id = %s FOR NO KEY UPDATE SKIP LOCKED", [move.id])
         locked = bool(self.env.cr.fetchone())
         move.invalidate_recordset()
         return locked
