@@ -2,98 +2,24 @@
 
 These tests do not run inside the usual rolled-back test transaction: each worker gets
 its own PostgreSQL connection, as two Odoo cron workers would, so advisory locks, row
-locks and commits behave as in production. The data they commit lives in a company of
-its own and its engine is archived afterwards.
+locks and commits behave as in production (see ``tests/committed.py``).
 """
 import threading
-import uuid
-from unittest.mock import patch
 
-from odoo import SUPERUSER_ID, Command, api
-from odoo.modules.registry import Registry
 from odoo.tests import tagged
-from odoo.tests.common import BaseCase, get_db_name
 
-from ..sandbox.fakturoid import FakturoidSandbox
-from .loopback import LoopbackHttpMixin
+from .committed import CommittedEngineCase
 
 SLUG = "concurrency"
-CLIENT_ID = "concurrency-client"
-CLIENT_SECRET = "concurrency-secret"
 INVOICES = 6
 
 
 @tagged("post_install", "-at_install")
-class TestConcurrentWorkers(LoopbackHttpMixin, BaseCase):
+class TestConcurrentWorkers(CommittedEngineCase):
 
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.registry = Registry(get_db_name())
-        cls.sandbox = FakturoidSandbox().start()
-        cls.addClassCleanup(cls.sandbox.stop)
-        with cls.registry.cursor() as cr:
-            env = api.Environment(cr, SUPERUSER_ID, {})
-            env.ref("base.CZK").active = True
-            company = env["res.company"].create({
-                "name": f"Souběh s.r.o. {uuid.uuid4().hex[:8]}",  # committed data: unique across runs
-                "country_id": env.ref("base.cz").id,
-                "currency_id": env.ref("base.CZK").id,
-            })
-            env["account.chart.template"].try_loading("generic_coa", company=company, install_demo=False)
-            company.write({"currency_id": env.ref("base.CZK").id, "tax_calculation_rounding_method": "round_globally"})
-            env = env(context={"allowed_company_ids": company.ids})
-            tax = env["account.tax"].create({
-                "name": "DPH 21 %", "amount": 21, "type_tax_use": "sale", "company_id": company.id,
-            })
-            engine = env["invoice.engine"].create({
-                "name": "Fakturoid (souběh)",
-                "company_id": company.id,
-                "base_url": cls.sandbox.api_url,
-                "contact_email": "ucetni@soubeh.cz",
-                "fakturoid_client_id": CLIENT_ID,
-                "fakturoid_client_secret_input": CLIENT_SECRET,
-                "fakturoid_account_slug": SLUG,
-            })
-            partner = env["res.partner"].create({"name": "Odběratel", "country_id": env.ref("base.cz").id})
-            cls.company_id, cls.engine_id, cls.tax_id, cls.partner_id = company.id, engine.id, tax.id, partner.id
-        cls.addClassCleanup(cls._archive_engine)
-
-    @classmethod
-    def _archive_engine(cls):
-        with cls.registry.cursor() as cr:
-            api.Environment(cr, SUPERUSER_ID, {})["invoice.engine"].browse(cls.engine_id).active = False
-
-    def setUp(self):
-        super().setUp()
-        # Odoo's own runner runs post-install tests while holding the registry lock
-        # (ThreadedServer.run); worker threads look the registry up under that lock when they
-        # create environments. Give them a free lock, as Registry.enter_test_mode does.
-        self.startPatcher(patch.object(Registry, "_lock", threading.RLock()))
-        self.sandbox.reset()
-        self.sandbox.add_account(SLUG)
-        self.sandbox.add_client(CLIENT_ID, CLIENT_SECRET, accounts=(SLUG,))
-        self.sandbox.pdf_render_polls = 0
-        with self.registry.cursor() as cr:  # the sandbox forgot its subjects: so do we
-            self.env_on(cr)["invoice.engine.partner"].search([("engine_id", "=", self.engine_id)]).unlink()
-
-    def env_on(self, cr):
-        return api.Environment(cr, SUPERUSER_ID, {"allowed_company_ids": [self.company_id]})
-
-    def post_invoices(self, count):
-        with self.registry.cursor() as cr:
-            env = self.env_on(cr)
-            moves = env["account.move"].create([{
-                "move_type": "out_invoice",
-                "partner_id": self.partner_id,
-                "invoice_date": "2026-11-02",
-                "invoice_line_ids": [Command.create({
-                    "name": f"Služba {index}", "quantity": 1, "price_unit": 100 + index,
-                    "tax_ids": [Command.set([self.tax_id])],
-                })],
-            } for index in range(count)])
-            moves.action_post()
-            return moves.ids
+    slug = SLUG
+    client_id = "concurrency-client"
+    client_secret = "concurrency-secret"
 
     def move_states(self, move_ids):
         with self.registry.cursor() as cr:
@@ -102,13 +28,6 @@ class TestConcurrentWorkers(LoopbackHttpMixin, BaseCase):
         errors = [error for _id, state, error in rows if state == "error"]
         self.assertFalse(errors)
         return {move_id: state for move_id, state, _error in rows}
-
-    def run_worker(self, errors):
-        try:
-            with self.registry.cursor() as cr:
-                self.env_on(cr)["invoice.engine"]._cron_send()
-        except Exception as error:  # collected and asserted by the test
-            errors.append(error)
 
     def remote_by_custom_id(self):
         counts = {}

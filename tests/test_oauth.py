@@ -5,13 +5,13 @@ import requests
 from freezegun import freeze_time
 
 from odoo import fields
+from odoo.exceptions import UserError
 from odoo.tests import HttpCase, new_test_user, tagged
 
 from .common import CLIENT_ID, CLIENT_SECRET, SLUG, InvoiceEngineCase
 
 
-@tagged("post_install", "-at_install")
-class TestFakturoidOAuth(InvoiceEngineCase, HttpCase):
+class FakturoidOAuthCase(InvoiceEngineCase, HttpCase):
     """The authorization-code flow, end to end: Odoo ⇄ browser ⇄ Fakturoid sandbox."""
 
     @classmethod
@@ -52,6 +52,10 @@ class TestFakturoidOAuth(InvoiceEngineCase, HttpCase):
 
     def open_callback(self, callback):
         return self.url_open(callback.replace(self.base_url(), ""), allow_redirects=False)
+
+
+@tagged("post_install", "-at_install")
+class TestFakturoidOAuth(FakturoidOAuthCase):
 
     def test_connect_stores_tokens_and_picks_the_account(self):
         callback = self.start_flow()
@@ -135,3 +139,60 @@ class TestFakturoidOAuth(InvoiceEngineCase, HttpCase):
         self.assertEqual(move.engine_state, "queued")
         self.assertEqual(self.engine.state, "error")
         self.assertIn("Connect to Fakturoid", self.engine.last_error)
+
+
+@tagged("post_install", "-at_install")
+class TestFakturoidOAuthFailures(FakturoidOAuthCase):
+    """A failed callback spends its state, breaks nothing and never depends on the user's e-mail."""
+
+    def bogus(self, callback):
+        return callback.replace("code=", "code=bogus")
+
+    def test_state_is_spent_when_the_code_exchange_fails(self):
+        callback = self.start_flow()
+        failed = self.open_callback(self.bogus(callback))
+        self.assertEqual(failed.status_code, 400)
+        self.assertIn("Reconnect", failed.text)
+        replay = self.open_callback(callback)
+        self.assertEqual(replay.status_code, 400)
+        self.assertIn("already used", replay.text)
+        self.env.invalidate_all()
+        self.assertFalse(self.engine._token())
+
+    def test_failure_page_without_a_user_email(self):
+        self.manager.email = False
+        callback = self.start_flow()
+        failed = self.open_callback(self.bogus(callback))
+        self.assertEqual(failed.status_code, 400)
+        self.assertNotIn("Unable to send message", failed.text)
+        self.assertIn("Reconnect", failed.text)
+        self.assertIn("already used", self.open_callback(callback).text)
+
+    def test_success_without_a_user_email(self):
+        self.manager.email = False
+        response = self.open_callback(self.start_flow())
+        self.assertEqual(response.status_code, 303, response.text[:300])
+        self.env.invalidate_all()
+        self.assertEqual(self.engine.state, "connected")
+
+    def test_bogus_code_leaves_a_working_connection_alone(self):
+        self.open_callback(self.start_flow())
+        self.env.invalidate_all()
+        self.assertEqual(self.engine.state, "connected")
+        access_token = self.engine._token().access_token
+        failed = self.open_callback(self.bogus(self.start_flow()))
+        self.assertEqual(failed.status_code, 400)
+        self.env.invalidate_all()
+        self.assertEqual(self.engine.state, "connected")
+        self.assertFalse(self.engine.last_error)
+        self.assertEqual(self.engine._token().access_token, access_token)
+
+    def test_connect_is_refused_for_client_credentials(self):
+        self.engine.fakturoid_auth_flow = "client_credentials"
+        self.authenticate(self.manager.login, f"{self.manager.login}-password")
+        response = self.url_open(f"/invoice_engine/fakturoid/connect/{self.engine.id}", allow_redirects=False)
+        self.assertEqual(response.status_code, 400)
+        self.assertIn("client credentials", response.text)
+        self.assertFalse(self.env["invoice.engine.oauth.state"].sudo().search([("engine_id", "=", self.engine.id)]))
+        with self.assertRaises(UserError):
+            self.engine.action_fakturoid_connect()

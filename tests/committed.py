@@ -1,0 +1,104 @@
+"""A base for tests that run on real, committed database transactions.
+
+The usual test transaction is rolled back and shares one connection with every cursor the
+code opens, which hides what separate transactions see of each other: snapshots, row locks,
+advisory locks, commits. Tests derived from ``CommittedEngineCase`` give each cursor its
+own PostgreSQL connection, as Odoo workers have. The data they commit lives in a company of
+its own, unique per run, and its engine is archived afterwards.
+"""
+import threading
+import uuid
+from unittest.mock import patch
+
+from odoo import SUPERUSER_ID, Command, api
+from odoo.modules.registry import Registry
+from odoo.tests.common import BaseCase, get_db_name
+
+from ..sandbox.fakturoid import FakturoidSandbox
+from .loopback import LoopbackHttpMixin
+
+
+class CommittedEngineCase(LoopbackHttpMixin, BaseCase):
+    """A company with a Fakturoid engine on the sandbox, committed; one connection per cursor."""
+
+    slug = "committed"
+    client_id = "committed-client"
+    client_secret = "committed-secret"
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.registry = Registry(get_db_name())
+        cls.sandbox = FakturoidSandbox().start()
+        cls.addClassCleanup(cls.sandbox.stop)
+        with cls.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            env.ref("base.CZK").active = True
+            company = env["res.company"].create({
+                "name": f"Souběh s.r.o. {uuid.uuid4().hex[:8]}",  # committed data: unique across runs
+                "country_id": env.ref("base.cz").id,
+                "currency_id": env.ref("base.CZK").id,
+            })
+            env["account.chart.template"].try_loading("generic_coa", company=company, install_demo=False)
+            company.write({"currency_id": env.ref("base.CZK").id, "tax_calculation_rounding_method": "round_globally"})
+            env = env(context={"allowed_company_ids": company.ids})
+            tax = env["account.tax"].create({
+                "name": "DPH 21 %", "amount": 21, "type_tax_use": "sale", "company_id": company.id,
+            })
+            engine = env["invoice.engine"].create({
+                "name": "Fakturoid (souběh)",
+                "company_id": company.id,
+                "base_url": cls.sandbox.api_url,
+                "contact_email": "ucetni@soubeh.cz",
+                "fakturoid_client_id": cls.client_id,
+                "fakturoid_client_secret_input": cls.client_secret,
+                "fakturoid_account_slug": cls.slug,
+            })
+            partner = env["res.partner"].create({"name": "Odběratel", "country_id": env.ref("base.cz").id})
+            cls.company_id, cls.engine_id, cls.tax_id, cls.partner_id = company.id, engine.id, tax.id, partner.id
+        cls.addClassCleanup(cls._archive_engine)
+
+    @classmethod
+    def _archive_engine(cls):
+        with cls.registry.cursor() as cr:
+            api.Environment(cr, SUPERUSER_ID, {})["invoice.engine"].browse(cls.engine_id).active = False
+
+    def setUp(self):
+        super().setUp()
+        # Odoo's own runner runs post-install tests while holding the registry lock
+        # (ThreadedServer.run); worker threads look the registry up under that lock when they
+        # create environments. Give them a free lock, as Registry.enter_test_mode does.
+        self.startPatcher(patch.object(Registry, "_lock", threading.RLock()))
+        self.sandbox.reset()
+        self.sandbox.add_account(self.slug)
+        self.sandbox.add_client(self.client_id, self.client_secret, accounts=(self.slug,))
+        self.sandbox.pdf_render_polls = 0
+        with self.registry.cursor() as cr:  # the sandbox forgot its subjects: so do we
+            self.env_on(cr)["invoice.engine.partner"].search([("engine_id", "=", self.engine_id)]).unlink()
+
+    def env_on(self, cr, uid=SUPERUSER_ID):
+        return api.Environment(cr, uid, {"allowed_company_ids": [self.company_id]})
+
+    def post_invoices(self, count):
+        with self.registry.cursor() as cr:
+            env = self.env_on(cr)
+            moves = env["account.move"].create([{
+                "move_type": "out_invoice",
+                "partner_id": self.partner_id,
+                "invoice_date": "2026-11-02",
+                "invoice_line_ids": [Command.create({
+                    "name": f"Služba {index}", "quantity": 1, "price_unit": 100 + index,
+                    "tax_ids": [Command.set([self.tax_id])],
+                })],
+            } for index in range(count)])
+            moves.action_post()
+            return moves.ids
+
+    def run_worker(self, errors=None):
+        try:
+            with self.registry.cursor() as cr:
+                self.env_on(cr)["invoice.engine"]._cron_send()
+        except Exception as error:  # collected and asserted by the test
+            if errors is None:
+                raise
+            errors.append(error)
