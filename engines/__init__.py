@@ -1,6 +1,7 @@
 """Engine clients: pure Python, no ``odoo`` import (see DESIGN §1)."""
 from .base import EngineClient, Exchange, RateLimitState
 from .errors import (
+    AmbiguousCustomer,
     AuthError,
     EngineError,
     MaybeCreated,
@@ -15,6 +16,7 @@ from .fakturoid import FakturoidClient, FakturoidOAuth, TokenSet
 from .transport import HttpResponse, HttpTransport
 
 __all__ = [
+    "AmbiguousCustomer",
     "AuthError",
     "EngineClient",
     "EngineError",
