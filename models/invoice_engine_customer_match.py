@@ -72,18 +72,20 @@ class InvoiceEngine(models.Model):
     # ------------------------------------------------------------------
 
     def _customers_to_match(self):
-        """The company's customers (customer rank > 0: invoiced, or marked as customers) not linked yet.
+        """The company's customers (customer rank > 0: invoiced, or marked as customers) still to match.
 
         Contacts count through their company: the engine knows commercial partners only.
+        Linked customers and those a person decided on are left alone.
         """
         customers = self.env["res.partner"].search([
             ("customer_rank", ">", 0),
             ("company_id", "in", (False, self.company_id.id)),
         ]).commercial_partner_id
-        linked = self.env["invoice.engine.partner"].search([
-            ("engine_id", "=", self.id), ("partner_id", "in", customers.ids), ("remote_id", "!=", False),
+        settled = self.env["invoice.engine.partner"].search([
+            ("engine_id", "=", self.id), ("partner_id", "in", customers.ids),
+            "|", ("remote_id", "!=", False), ("match_state", "=", "manual"),
         ]).partner_id
-        return (customers - linked).sorted("id")
+        return (customers - settled).sorted("id")
 
     def _match_customers(self, partners):
         """Match ``partners`` one by one; return the counts and why the run stopped early, if it did."""
