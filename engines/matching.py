@@ -9,6 +9,11 @@ in a fixed order, most specific first, and the first one with any exact match de
 
 A single match is adopted when it carries no key or ours; anything else (several
 matches, or one that already belongs to another record) is left to a person.
+
+Engines supply ``customer_by_key`` and ``search_customers`` (see ``base.EngineClient``):
+Fakturoid searches ``subjects/search.json?query=`` whatever the field; Fakturownia will map
+``vat_no`` to ``clients.json?tax_no=`` and ``email`` to ``?email=`` (reference §3.2), and
+has no filter for ``registration_no`` (REGON), so it answers ``[]`` there.
 """
 import dataclasses
 import re

@@ -5,8 +5,8 @@ from unittest.mock import patch
 from freezegun import freeze_time
 
 from odoo import fields
-from odoo.exceptions import UserError
-from odoo.tests import tagged
+from odoo.exceptions import AccessError, UserError
+from odoo.tests import new_test_user, tagged
 
 from .common import SLUG, InvoiceEngineCase
 
@@ -218,3 +218,26 @@ class TestCustomerMatch(InvoiceEngineCase):
         self.run_queue()
         self.assertEqual(self.remote_invoice(move)["subject_id"], subject["id"])
         self.assertEqual(len(self.remote("subjects")), 2)
+
+    def test_managers_match_and_choose_invoicing_users_only_see_the_state(self):
+        manager = new_test_user(self.env, login="match_manager", company_id=self.company.id,
+                                company_ids=[self.company.id], groups="account.group_account_manager,base.group_user")
+        invoicing = new_test_user(self.env, login="match_invoicing", company_id=self.company.id,
+                                  company_ids=[self.company.id], groups="account.group_account_invoice,base.group_user")
+        self.add_subject(registration_no="25596641")
+        self.add_subject(registration_no="25596641")
+        self.customers(self.customer_cz)
+        action = self.engine.with_user(manager).action_match_customers()
+        self.assertIn("0 matched, 1 to choose", action["params"]["message"])
+        move = self.create_invoice()
+        self.run_queue()
+        self.assertTrue(move.with_user(invoicing).engine_customer_to_choose)
+        with self.assertRaises(AccessError):
+            move.with_user(invoicing).action_engine_choose_customer()
+        with self.assertRaises(AccessError):
+            self.engine.with_user(invoicing).action_match_customers()
+        wizard = self.open_wizard(move.with_user(manager))
+        wizard.candidate_id = wizard.candidate_ids[0]
+        wizard.action_link()
+        self.run_queue()
+        self.assertEqual(move.engine_state, "sent")
