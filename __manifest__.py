@@ -20,6 +20,8 @@
         "views/res_config_settings_views.xml",
         "views/oauth_templates.xml",
         "wizard/invoice_engine_link_wizard_views.xml",
+        "wizard/invoice_engine_customer_link_wizard_views.xml",
+        "views/invoice_engine_customer_match_views.xml",
     ],
     "demo": ["demo/invoice_engine_demo.xml"],
     "installable": True,

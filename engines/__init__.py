@@ -1,6 +1,7 @@
 """Engine clients: pure Python, no ``odoo`` import (see DESIGN §1)."""
 from .base import EngineClient, Exchange, RateLimitState
 from .errors import (
+    AmbiguousCustomer,
     AuthError,
     EngineError,
     MaybeCreated,
@@ -19,6 +20,7 @@ CLIENT_CLASSES = {client.engine_type: client for client in (FakturoidClient,)}
 
 __all__ = [
     "CLIENT_CLASSES",
+    "AmbiguousCustomer",
     "AuthError",
     "EngineClient",
     "EngineError",

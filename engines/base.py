@@ -2,6 +2,8 @@
 import abc
 from dataclasses import dataclass
 
+from . import matching
+
 
 @dataclass(frozen=True)
 class Exchange:
@@ -42,6 +44,7 @@ class EngineClient(abc.ABC):
     engine_type = None
     default_base_url = None
     api_domains = ()  # the vendor's own domains; the API URL must be on one of them (or a subdomain)
+    engine_label = None
 
     @abc.abstractmethod
     def check(self):
@@ -52,8 +55,42 @@ class EngineClient(abc.ABC):
         """Return ``ReferenceData`` (number formats, series, VAT rates, departments)."""
 
     @abc.abstractmethod
-    def upsert_customer(self, party, remote_id=None):
-        """Create or update the customer; return its remote id (``None`` if the engine embeds customers)."""
+    def upsert_customer(self, party, remote_id=None, *, match=True):
+        """Create or update the customer; return its remote id (``None`` if the engine embeds customers).
+
+        Without ``remote_id`` an existing record is adopted rather than duplicated: with
+        ``match``, the one ``find_customer`` returns (``AmbiguousCustomer`` propagates);
+        without it (the caller matched already, or a person chose a new record), only the
+        record that already carries ``party.key``.
+        """
+
+    def find_customer(self, party):
+        """The engine's record for ``party`` as a ``CustomerCandidate``, or ``None`` if it has none.
+
+        First the record carrying ``party.key``; then, in ``matching.MATCH_ORDER``, the records
+        with the same registration number, VAT number or e-mail. Raises ``AmbiguousCustomer``
+        when the first identifier with matches does not single one out. Creates nothing.
+        """
+        own = self.customer_by_key(party.key)
+        if own:
+            return own
+        for field, value in matching.identifiers(party):
+            matches = matching.exact_matches(field, value, self.search_customers(field, value))
+            if matches:
+                return matching.choose(party, field, value, matches, self.engine_label or self.engine_type)
+        return None
+
+    def customer_by_key(self, key):
+        """The ``CustomerCandidate`` carrying our ``key``, or ``None`` (engines that keep customers)."""
+        return None
+
+    def search_customers(self, field, value):
+        """``CustomerCandidate`` records that may have ``value`` in ``field``.
+
+        A superset is fine (``find_customer`` compares exactly); engines that embed the
+        customer in each document have nothing to search.
+        """
+        return []
 
     def prepare_create(self, document):
         """Return a JSON-serialisable marker saved with the ``sending`` state."""

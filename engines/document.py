@@ -46,6 +46,25 @@ class Party:
 
 
 @dataclass(frozen=True)
+class CustomerCandidate:
+    """A customer record the engine already holds that may be ``Party``'s.
+
+    ``key`` is the identity another system gave it in the engine (Fakturoid ``custom_id``,
+    Fakturownia ``external_id``), empty when none; ``matched_on`` names the ``Party`` field
+    it matched on (``key``, ``registration_no``, ``vat_no`` or ``email``).
+    """
+
+    id: str
+    name: str
+    registration_no: str = ""
+    vat_no: str = ""
+    email: str = ""
+    key: str = ""
+    url: str = ""  # a page for humans
+    matched_on: str = ""
+
+
+@dataclass(frozen=True)
 class TaxInfo:
     """The VAT treatment of one line, already resolved through the mapping."""
 

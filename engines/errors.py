@@ -10,6 +10,7 @@ classes below, each carrying a message a person can act on.
     Rejected         the engine refused the data (4xx validation): a person must fix it
     MaybeCreated     a create may have been stored although no answer came back
     NotFound         the remote object does not exist (any more)
+    AmbiguousCustomer  several engine records may be the customer: a person chooses
 """
 
 
@@ -79,3 +80,16 @@ class OutcomeUnknown(EngineError):
     Raised by ``find_document`` on engines without a read-back (SmartBill):
     the move goes to review, where a person links or confirms.
     """
+
+
+class AmbiguousCustomer(EngineError):
+    """The engine holds customers that may be this one, but none can be adopted safely.
+
+    Either several records match on the same identifier, or the one match already
+    belongs to someone else (it carries another key). ``candidates`` are the
+    ``CustomerCandidate`` records a person chooses from; nothing was created.
+    """
+
+    def __init__(self, message, *, candidates=(), status=None, details=None):
+        super().__init__(message, status=status, details=details)
+        self.candidates = tuple(candidates)

@@ -8,6 +8,9 @@ Wire facts this module relies on:
   invalidates the previous one, so the Odoo side shares one token per connection;
 * subjects have a unique ``custom_id``; invoices only store and filter it, so the
   duplicate guard is "look the invoice up by ``custom_id`` before creating again";
+* ``subjects/search.json`` is full-text (name, full_name, email, email_copy,
+  registration_no, vat_no, private_note), 40 a page: candidates are compared exactly
+  in ``matching``;
 * there is no line discount: a discounted line is sent as the full line plus a
   negative discount line, which keeps the bases equal to Odoo's subtotals;
 * ``download.pdf`` answers 204 until the PDF is rendered.
@@ -21,6 +24,7 @@ from urllib.parse import quote, urlencode
 from .base import EngineClient
 from .document import (
     AccountInfo,
+    CustomerCandidate,
     NumberingOption,
     ReferenceData,
     RemotePayment,
@@ -34,6 +38,9 @@ DEFAULT_BASE_URL = "https://app.fakturoid.cz/api/v3"
 ENGINE_LABEL = "Fakturoid"
 # The vendor's own domains: an API URL elsewhere would hand the client secret to a stranger.
 API_DOMAINS = ("fakturoid.cz",)
+PAGE_SIZE = 40
+# An identifier search that fills this many pages is not an identifier any more: stop there.
+SEARCH_PAGES = 3
 
 
 # ISO 639-1 -> Fakturoid document language; anything else inherits the account default.
@@ -204,6 +211,7 @@ class FakturoidClient(EngineClient):
     engine_type = "fakturoid"
     default_base_url = DEFAULT_BASE_URL
     api_domains = API_DOMAINS
+    engine_label = ENGINE_LABEL
 
     def __init__(
         self,
@@ -270,32 +278,47 @@ class FakturoidClient(EngineClient):
 
     # -- customers -------------------------------------------------------
 
-    def upsert_customer(self, party, remote_id=None):
+    def upsert_customer(self, party, remote_id=None, *, match=True):
         if remote_id:
             try:
                 return self._update_subject(remote_id, party)
             except NotFound:
-                pass  # deleted in Fakturoid: find it by custom_id or create it again
-        existing_id = self._find_subject_id(party.key)
-        if existing_id:
-            return self._update_subject(existing_id, party)
+                pass  # deleted in Fakturoid: find it again or create it
+        existing = self.find_customer(party) if match else None
+        if existing:
+            return self._update_subject(existing.id, party)
         try:
             return self._create_subject(party)
         except Rejected as error:
             if "custom_id" not in error.field_errors:
                 raise
             # Created meanwhile (another worker, or a lost answer): adopt it.
-            existing_id = self._find_subject_id(party.key)
-            if not existing_id:
+            existing = self.customer_by_key(party.key)
+            if not existing:
                 raise
-            return self._update_subject(existing_id, party)
+            return self._update_subject(existing.id, party)
 
-    def _find_subject_id(self, custom_id):
+    def customer_by_key(self, key):
         subjects = self._call(
-            "find_customer", "GET", "subjects.json", params={"custom_id": custom_id}
+            "find_customer", "GET", "subjects.json", params={"custom_id": key}
         ).data or []
-        matches = [subject for subject in subjects if str(subject.get("custom_id")) == custom_id]
-        return str(matches[0]["id"]) if matches else None
+        matches = [subject for subject in subjects if str(subject.get("custom_id")) == key]
+        return customer_candidate(matches[0], matched_on="key") if matches else None
+
+    def search_customers(self, field, value):
+        # Full-text over every identifier at once, so ``field`` cannot narrow it down.
+        candidates = []
+        for page in range(1, SEARCH_PAGES + 1):
+            try:
+                subjects = self._call(
+                    "search_customers", "GET", "subjects/search.json", params={"query": value, "page": page}
+                ).data or []
+            except NotFound:
+                break  # [I] one third-party client reports a 404 for a search without hits
+            candidates.extend(customer_candidate(subject) for subject in subjects)
+            if len(subjects) < PAGE_SIZE:
+                break
+        return candidates
 
     def _create_subject(self, party):
         payload = {key: value for key, value in subject_payload(party).items() if value}
@@ -462,6 +485,19 @@ def subject_payload(party):
         "vat_no": party.vat_no,
         "local_vat_no": party.local_vat_no,
     }
+
+
+def customer_candidate(subject, matched_on=""):
+    return CustomerCandidate(
+        id=str(subject["id"]),
+        name=subject.get("name") or "",
+        registration_no=subject.get("registration_no") or "",
+        vat_no=subject.get("vat_no") or "",
+        email=subject.get("email") or "",
+        key=str(subject.get("custom_id") or ""),
+        url=subject.get("html_url") or "",
+        matched_on=matched_on,
+    )
 
 
 def invoice_payload(document, customer_id):

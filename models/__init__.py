@@ -2,11 +2,14 @@ from . import invoice_engine
 from . import invoice_engine_token
 from . import invoice_engine_reference
 from . import invoice_engine_partner
+from . import invoice_engine_partner_candidate
 from . import invoice_engine_log
 from . import invoice_engine_oauth_state
 from . import invoice_engine_payment
 from . import account_move
 from . import invoice_engine_queue
+from . import invoice_engine_customer_match
+from . import account_move_customer_match
 from . import account_partial_reconcile
 from . import res_partner
 from . import res_config_settings

@@ -363,8 +363,8 @@ class InvoiceEngine(models.Model):
             self.check_access("write")
         except AccessError:
             raise AccessError(_(
-                "Only accounting administrators can test, connect, disconnect or reload the invoice "
-                "engine “%(engine)s”.", engine=", ".join(self.mapped("name")),
+                "Only accounting administrators can test, connect, disconnect, reload or match customers "
+                "for the invoice engine “%(engine)s”.", engine=", ".join(self.mapped("name")),
             )) from None
 
     # ------------------------------------------------------------------

@@ -369,6 +369,8 @@ class InvoiceEngine(models.Model):
         move._engine_report_problem(self._describe_rejection(error))
 
     def _describe_rejection(self, error):
+        if isinstance(error, errors.AmbiguousCustomer):
+            return self._describe_ambiguous_customer(error)
         if isinstance(error, errors.Rejected) and error.field_errors:
             details = "; ".join(f"{field}: {', '.join(messages)}" for field, messages in error.field_errors.items())
             return _("%(engine)s refused the document (%(details)s). Fix the invoice or the customer, then retry.",
@@ -385,26 +387,33 @@ class InvoiceEngine(models.Model):
     # ------------------------------------------------------------------
 
     def _sync_customer(self, client, partner, party):
-        """Create or update the customer in the engine when needed; return its remote id."""
-        binding = self.env["invoice.engine.partner"].search(
-            [("engine_id", "=", self.id), ("partner_id", "=", partner.id)]
-        )
+        """Create or update the customer in the engine when needed; return its remote id.
+
+        A customer not linked yet is first matched with the engine's records (see
+        ``invoice_engine_customer_match``); an ambiguous match is recorded for a person
+        and raised, so nothing is created.
+        """
+        binding = self._customer_binding(partner)
         fingerprint = party_fingerprint(party)
         if binding.remote_id and binding.pushed_hash == fingerprint:
             return binding.remote_id
-        remote_id = client.upsert_customer(party, binding.remote_id or None)
-        values = {"remote_id": remote_id, "pushed_hash": fingerprint, "last_push_at": fields.Datetime.now()}
-        if binding:
-            binding.write(values)
-        else:
-            binding.create({"engine_id": self.id, "partner_id": partner.id, **values})
+        values = {}
+        try:
+            if not binding.remote_id and binding.match_state != "manual":
+                values = self._match_customer(client, party)
+            remote_id = client.upsert_customer(
+                party, binding.remote_id or values.get("remote_id"), match=bool(binding.remote_id)
+            )
+        except errors.AmbiguousCustomer as error:
+            self._bind_customer(binding, partner, self._ambiguous_values(error))
+            raise
+        values.update(remote_id=remote_id, pushed_hash=fingerprint, last_push_at=fields.Datetime.now())
+        self._bind_customer(binding, partner, values)
         return remote_id
 
     def _forget_customer(self, partner):
-        """Drop the customer's remote id so that the next sync finds or creates it again."""
-        self.env["invoice.engine.partner"].search(
-            [("engine_id", "=", self.id), ("partner_id", "=", partner.id)]
-        ).write({"remote_id": False})
+        """Drop the customer's remote id so that the next sync matches or creates it again."""
+        self._customer_binding(partner).write({"remote_id": False, "match_state": False})
 
     # ------------------------------------------------------------------
     # PDFs

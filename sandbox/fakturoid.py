@@ -21,7 +21,11 @@ Faithful (vendor docs, official client libraries, their test fixtures):
     today, mark_document_as_paid when fully paid), ``send_thank_you_email`` only with
     ``mark_document_as_paid``; ``DELETE .../payments/{id}.json`` reopens the invoice;
   - the 422 "Číslo neodpovídá formátu čísla v nastavení." for an empty ``number``
-    (ridercz/Fakturoid-API#19).
+    (ridercz/Fakturoid-API#19);
+  - ``subjects/search.json?query=&page=``: full-text over name, full_name, email, email_copy,
+    registration_no, vat_no and private_note only (the list of searched fields as the v3 docs'
+    "Subjects search" section is quoted by PHP wrappers; reference §1.3 marks it unverified),
+    40 a page, each subject in the same shape as ``subjects.json``.
 
 Inferred [I] (not seen in vendor material; chosen to be plausible and easy to test):
   - a User-Agent without a contact e-mail -> 403 on every endpoint (third-party report);
@@ -39,7 +43,11 @@ Inferred [I] (not seen in vendor material; chosen to be plausible and easy to te
   - the rate-limit window is a fixed window per account starting at its first call;
     ``w`` and ``t`` are whole seconds (rounded up) from 1 s on and floats below 1 s
     (only reachable with ``time_scale`` < 1);
-  - revoking a refresh token also invalidates the access token obtained from it.
+  - revoking a refresh token also invalidates the access token obtained from it;
+  - how the subject search matches: case-insensitive substring of any searched field (a superset
+    of what a word index finds, so a client that compares exactly is tested the hard way); an
+    empty query lists every subject; no hits answer ``[]`` (one third-party client reports a 404
+    instead: our client reads both as "no candidates").
 """
 import copy
 import itertools
@@ -128,6 +136,9 @@ SUBJECT_DEFAULTS = {
     "setting_invoice_send_reminders": "inherit",
     "suggestion_enabled": True,
 }
+SUBJECT_SEARCHED_FIELDS = (
+    "name", "full_name", "email", "email_copy", "registration_no", "vat_no", "private_note",
+)
 INVOICE_TEXT_FIELDS = (
     "order_number", "note", "footer_note", "private_note", "custom_payment_method", "supply_code",
 )
@@ -369,6 +380,17 @@ class FakturoidSandbox(SandboxServer):
             slugs = tuple(accounts) if accounts is not None else None
             self._clients[client_id] = ApiClient(client_id, client_secret, user, slugs, redirect_uri)
             return {"client_id": client_id, "user_id": user["id"]}
+
+    def add_subject(self, slug, **values):
+        """A subject as if someone had created it in Fakturoid; returns it in the API shape."""
+        with self._lock:
+            account = self._accounts[slug]
+            errors = self._subject_errors(account, values, None)
+            if errors:
+                raise ValueError(errors)
+            subject = self._new_subject(values, user_id=None)
+            account.subjects[subject["id"]] = subject
+            return self._render_subject(account, subject)
 
     def issue_token(self, client_id):
         """An access token as if client_credentials ran (the previous one stops working)."""
@@ -831,10 +853,9 @@ class FakturoidSandbox(SandboxServer):
 
     def _search_subjects(self, request, account, payload):
         query = (request.query.get("query") or "").lower()
-        searched = ("name", "full_name", "email", "email_copy", "registration_no", "vat_no")
         subjects = [
-            account.subjects[key] for key in sorted(account.subjects)
-            if any(query in str(account.subjects[key].get(name) or "").lower() for name in searched)
+            subject for subject in (account.subjects[key] for key in sorted(account.subjects))
+            if any(query in str(subject.get(name) or "").lower() for name in SUBJECT_SEARCHED_FIELDS)
         ]
         return self._paged_answer(request, subjects, lambda s: self._render_subject(account, s))
 
@@ -849,12 +870,7 @@ class FakturoidSandbox(SandboxServer):
         errors = self._subject_errors(account, payload, None)
         if errors:
             return invalid(errors)
-        now = self._timestamp()
-        subject = dict.fromkeys(SUBJECT_FIELDS)
-        subject.update(SUBJECT_DEFAULTS)
-        subject.update(id=self._next_id("subject"), street2=None, unreliable=None, unreliable_checked_at=None,
-                       user_id=request.user["id"], created_at=now, updated_at=now)
-        self._apply_subject_fields(subject, payload)
+        subject = self._new_subject(payload, user_id=request.user["id"])
         account.subjects[subject["id"]] = subject
         rendered = self._render_subject(account, subject)
         return json_response(201, rendered, {"Location": rendered["url"]})
@@ -879,6 +895,15 @@ class FakturoidSandbox(SandboxServer):
             return error_body(403, "forbidden", "Kontakt s vystavenými doklady nelze smazat.")
         del account.subjects[subject_id]
         return empty_response(204)
+
+    def _new_subject(self, payload, user_id):
+        now = self._timestamp()
+        subject = dict.fromkeys(SUBJECT_FIELDS)
+        subject.update(SUBJECT_DEFAULTS)
+        subject.update(id=self._next_id("subject"), street2=None, unreliable=None, unreliable_checked_at=None,
+                       user_id=user_id, created_at=now, updated_at=now)
+        self._apply_subject_fields(subject, payload)
+        return subject
 
     @staticmethod
     def _subject_errors(account, payload, current):

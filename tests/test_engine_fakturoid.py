@@ -29,7 +29,9 @@ from odoo.addons.account_invoice_engine.engines.document import (
     RemoteRef,
     TaxInfo,
 )
+from odoo.addons.account_invoice_engine.engines import matching
 from odoo.addons.account_invoice_engine.engines.errors import (
+    AmbiguousCustomer,
     AuthError,
     MaybeCreated,
     NotFound,
@@ -550,9 +552,10 @@ class TestFakturoidCustomers(FakturoidSandboxCase):
     def test_remote_id_deleted_in_fakturoid_falls_back_to_the_lookup(self):
         subject_id = self.client.upsert_customer(make_party(), remote_id="16999999")
         self.assertEqual([str(s["id"]) for s in self.state()["subjects"]], [subject_id])
+        # By our reference, then by registration number, VAT number and e-mail, then created.
         self.assertEqual(
             [(r["method"], r["status"]) for r in self.sandbox.requests],
-            [("PATCH", 404), ("GET", 200), ("POST", 201)],
+            [("PATCH", 404), ("GET", 200), ("GET", 200), ("GET", 200), ("GET", 200), ("POST", 201)],
         )
 
     def test_subject_created_meanwhile_is_adopted(self):
@@ -566,6 +569,107 @@ class TestFakturoidCustomers(FakturoidSandboxCase):
         subjects = self.state()["subjects"]
         self.assertEqual([str(s["id"]) for s in subjects], [subject_id])
         self.assertEqual(subjects[0]["name"], "Pekárna Novák s.r.o.")
+
+
+@tagged("post_install", "-at_install")
+class TestFakturoidCustomerMatching(FakturoidSandboxCase):
+    """Existing subjects are found by registration number, VAT number, then e-mail; never duplicated."""
+
+    def add_subject(self, **values):
+        return self.sandbox.add_subject(SLUG, **{"name": "Pekárna (v Fakturoidu)", **values})
+
+    def searches(self):
+        return [r["query"]["query"] for r in self.api_requests("GET", "/subjects/search.json")]
+
+    def test_found_by_registration_number(self):
+        subject = self.add_subject(registration_no="27082440")
+        found = self.client.find_customer(make_party())
+        self.assertEqual((found.id, found.matched_on), (str(subject["id"]), "registration_no"))
+        self.assertEqual(self.searches(), ["27082440"])
+
+    def test_found_by_vat_number_when_no_registration_number_matches(self):
+        subject = self.add_subject(vat_no="CZ27082440")
+        found = self.client.find_customer(make_party())
+        self.assertEqual((found.id, found.matched_on), (str(subject["id"]), "vat_no"))
+        self.assertEqual(self.searches(), ["27082440", "CZ27082440"])
+
+    def test_found_by_email_last_whatever_its_case(self):
+        subject = self.add_subject(email="Fakturace@Pekarna.example")
+        found = self.client.find_customer(make_party())
+        self.assertEqual((found.id, found.matched_on), (str(subject["id"]), "email"))
+        self.assertEqual(self.searches(), ["27082440", "CZ27082440", "fakturace@pekarna.example"])
+
+    def test_registration_number_wins_over_an_email_match_of_another_subject(self):
+        self.add_subject(name="Jiná firma", email="fakturace@pekarna.example")
+        by_registration = self.add_subject(registration_no="27082440")
+        found = self.client.find_customer(make_party())
+        self.assertEqual(found.id, str(by_registration["id"]))
+        self.assertEqual(self.searches(), ["27082440"])
+
+    def test_full_text_hits_are_compared_exactly(self):
+        self.add_subject(registration_no="127082440")  # contains the number, is another company
+        self.add_subject(private_note="Sesterská firma 27082440, CZ27082440")
+        self.add_subject(email_copy="fakturace@pekarna.example")
+        self.assertIsNone(self.client.find_customer(make_party()))
+        self.assertEqual(len(self.searches()), 3)
+
+    def test_own_reference_first_without_any_search(self):
+        subject = self.add_subject(custom_id="res.partner-7", registration_no="99999999")
+        found = self.client.find_customer(make_party())
+        self.assertEqual((found.id, found.matched_on), (str(subject["id"]), "key"))
+        self.assertEqual(self.searches(), [])
+
+    def test_two_candidates_are_ambiguous(self):
+        first = self.add_subject(registration_no="27082440")
+        second = self.add_subject(name="Pekárna Novák, pobočka", registration_no="27082440", vat_no="cz27082440")
+        with self.assertRaises(AmbiguousCustomer) as caught:
+            self.client.upsert_customer(make_party())
+        self.assertEqual([c.id for c in caught.exception.candidates], [str(first["id"]), str(second["id"])])
+        self.assertIn("registration number 27082440", caught.exception.message)
+        self.assertEqual(self.api_requests("POST", "/subjects.json"), [])
+        self.assertEqual(self.api_requests("PATCH", ".json"), [])
+
+    def test_a_match_linked_to_another_reference_is_ambiguous(self):
+        taken = self.add_subject(registration_no="27082440", custom_id="res.partner-99")
+        with self.assertRaises(AmbiguousCustomer) as caught:
+            self.client.upsert_customer(make_party())
+        self.assertEqual([(c.id, c.key) for c in caught.exception.candidates], [(str(taken["id"]), "res.partner-99")])
+        self.assertIn("already linked", caught.exception.message)
+        self.assertEqual(len(self.state()["subjects"]), 1)
+
+    def test_an_unambiguous_match_is_adopted_not_duplicated(self):
+        subject = self.add_subject(vat_no="CZ27082440")
+        self.assertEqual(self.client.upsert_customer(make_party()), str(subject["id"]))
+        subjects = self.state()["subjects"]
+        self.assertEqual(len(subjects), 1)
+        self.assertEqual((subjects[0]["custom_id"], subjects[0]["registration_no"]), ("res.partner-7", "27082440"))
+        self.assertEqual(self.api_requests("POST", "/subjects.json"), [])
+
+    def test_without_match_a_new_subject_is_created_at_once(self):
+        self.add_subject(registration_no="27082440")
+        self.client.upsert_customer(make_party(), match=False)
+        self.assertEqual(len(self.state()["subjects"]), 2)
+        self.assertEqual([r["method"] for r in self.sandbox.requests], ["POST"])
+
+    def test_every_page_of_hits_is_read(self):
+        for index in range(41):
+            self.add_subject(name=f"Pobočka {index}", registration_no="27082440")
+        with self.assertRaises(AmbiguousCustomer) as caught:
+            self.client.find_customer(make_party())
+        self.assertEqual(len(caught.exception.candidates), 41)
+        self.assertEqual([r["query"].get("page") for r in self.api_requests("GET", "/subjects/search.json")],
+                         ["1", "2"])
+
+    def test_search_answering_404_means_no_candidates(self):
+        self.sandbox.inject("status", method="GET", path=r"/subjects/search\.json$", status=404, times=3)
+        self.assertIsNone(self.client.find_customer(make_party()))
+
+    def test_identifiers_are_normalised_before_comparing(self):
+        party = make_party(registration_no="270 82 440", vat_no="cz 27082440", email=" Fakturace@Pekarna.example ")
+        self.assertEqual(matching.identifiers(party), [
+            ("registration_no", "27082440"), ("vat_no", "CZ27082440"), ("email", "fakturace@pekarna.example"),
+        ])
+        self.assertEqual(matching.identifiers(make_party(registration_no="", vat_no="", email="")), [])
 
 
 @tagged("post_install", "-at_install")

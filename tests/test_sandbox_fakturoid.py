@@ -366,6 +366,29 @@ class TestFakturoidSandbox(BaseCase):
         self.assertEqual([len(page) for page in pages], [40, 1, 0])
         self.assertEqual(self.api("GET", "/subjects.json").json(), pages[0])
 
+    def test_subject_search_covers_the_documented_fields_only(self):
+        found = self.create_subject(**FULL_SUBJECT, private_note="Odběratel z veletrhu")
+        self.create_subject(name="Jiná firma s.r.o.")
+        for query in ("microsoft", "Jan Novák", "JAN@example.cz", "kopie@example", "28444501", "CZ28444501",
+                      "veletrhu"):
+            hits = self.api("GET", "/subjects/search.json", params={"query": query}).json()
+            self.assertEqual([hit["id"] for hit in hits], [found["id"]], query)
+        for query in ("Trojanova", "Praha", "+420 123", "1234567890", "42"):  # not searched fields
+            self.assertEqual(self.api("GET", "/subjects/search.json", params={"query": query}).json(), [], query)
+
+    def test_subject_search_answers_in_the_subject_list_shape_40_a_page(self):
+        for index in range(41):
+            self.create_subject(**{**FULL_SUBJECT, "custom_id": index, "name": f"Zákazník {index}"})
+        pages = [self.api("GET", "/subjects/search.json", params={"query": "28444501", "page": page})
+                 for page in (1, 2, 3)]
+        self.assertEqual([page.status_code for page in pages], [200, 200, 200])
+        self.assertEqual([len(page.json()) for page in pages], [40, 1, 0])
+        self.assertIn("X-RateLimit", pages[0].headers)
+        for index, sample in enumerate(load_fixture("subjects.json")):
+            self.assert_same_shape(sample, pages[1].json()[0], f"subjects[{index}].")
+        listed = self.api("GET", "/subjects.json", params={"page": 2}).json()
+        self.assertEqual(pages[1].json(), listed)
+
     def test_subject_custom_id_is_unique_and_filterable(self):
         first = self.create_subject(custom_id=7)
         duplicate = self.api("POST", "/subjects.json", json={"name": "B", "custom_id": "7"})

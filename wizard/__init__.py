@@ -1,1 +1,2 @@
 from . import invoice_engine_link_wizard
+from . import invoice_engine_customer_link_wizard
