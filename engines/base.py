@@ -32,6 +32,34 @@ class RateLimitState:
     reset_after: float | None  # seconds until the window resets
 
 
+CREDENTIAL_OAUTH2 = "oauth2"
+CREDENTIAL_API_TOKEN = "api_token"
+CUSTOMERS_SEPARATE = "separate"  # the engine keeps customer records (Fakturoid subjects, Fakturownia clients)
+CUSTOMERS_EMBEDDED = "embedded"  # the customer travels inside each document (SmartBill)
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What an engine can do, stated next to its client; the Odoo side asks these questions.
+
+    Shared code reads a client class's ``capabilities`` and never names an engine.
+    """
+
+    label: str  # the engine's name for people
+    default_base_url: str
+    api_domains: tuple  # the vendor's own domains: the API URL must be on one of them or a subdomain
+    credential: str  # CREDENTIAL_*: how the engine signs in
+    reads_back_documents: bool  # a document created earlier can be looked up (exactly-once reconciliation)
+    customers: str  # CUSTOMERS_*
+    async_pdf: bool  # the PDF may not be rendered yet right after the create (answered later)
+    reads_back_payments: bool  # the payments a document holds can be listed
+    tax_authority: str = ""  # the clearance system whose status the engine reports ("KSeF"), "" if none
+
+    @property
+    def keeps_customers(self):
+        return self.customers == CUSTOMERS_SEPARATE
+
+
 class EngineClient(abc.ABC):
     """Operations the pipeline needs from an engine.
 
@@ -42,9 +70,7 @@ class EngineClient(abc.ABC):
     """
 
     engine_type = None
-    default_base_url = None
-    api_domains = ()  # the vendor's own domains; the API URL must be on one of them (or a subdomain)
-    engine_label = None
+    capabilities = None  # Capabilities
 
     @abc.abstractmethod
     def check(self):
@@ -77,7 +103,7 @@ class EngineClient(abc.ABC):
         for field, value in matching.identifiers(party):
             matches = matching.exact_matches(field, value, self.search_customers(field, value))
             if matches:
-                return matching.choose(party, field, value, matches, self.engine_label or self.engine_type)
+                return matching.choose(party, field, value, matches, self.capabilities.label)
         return None
 
     def customer_by_key(self, key):

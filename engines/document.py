@@ -174,7 +174,7 @@ class PaymentInfo:
     amount: Decimal  # document currency
     currency: str
     paid_on: date
-    send_thank_you_email: bool | None = None  # None: the engine's account default
+    notify_customer: bool | None = None  # ask the engine to thank the customer by e-mail; None: its default
     completes_document: bool = False  # True when this payment settles the remaining amount
 
 

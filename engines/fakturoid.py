@@ -21,7 +21,7 @@ from datetime import date
 from decimal import Decimal
 from urllib.parse import quote, urlencode
 
-from .base import EngineClient
+from .base import CREDENTIAL_OAUTH2, CUSTOMERS_SEPARATE, Capabilities, EngineClient
 from .document import (
     AccountInfo,
     CustomerCandidate,
@@ -209,9 +209,16 @@ class FakturoidClient(EngineClient):
     """``EngineClient`` for one Fakturoid account (``/accounts/{slug}/…``)."""
 
     engine_type = "fakturoid"
-    default_base_url = DEFAULT_BASE_URL
-    api_domains = API_DOMAINS
-    engine_label = ENGINE_LABEL
+    capabilities = Capabilities(
+        label=ENGINE_LABEL,
+        default_base_url=DEFAULT_BASE_URL,
+        api_domains=API_DOMAINS,
+        credential=CREDENTIAL_OAUTH2,
+        reads_back_documents=True,  # invoices.json?custom_id=
+        customers=CUSTOMERS_SEPARATE,  # subjects
+        async_pdf=True,  # download.pdf answers 204 while rendering
+        reads_back_payments=True,  # payments are listed on the invoice
+    )
 
     def __init__(
         self,
@@ -407,8 +414,8 @@ class FakturoidClient(EngineClient):
 
     def record_payment(self, ref, payment):
         payload = {"paid_on": payment.paid_on.isoformat(), "amount": decimal_str(payment.amount)}
-        if payment.completes_document and payment.send_thank_you_email is not None:
-            payload["send_thank_you_email"] = payment.send_thank_you_email
+        if payment.completes_document and payment.notify_customer is not None:
+            payload["send_thank_you_email"] = payment.notify_customer
         # A lost answer may hide a stored payment: it surfaces as MaybeCreated and
         # the caller looks for it in ``document_status(ref).payments``.
         data = self._call(

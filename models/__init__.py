@@ -1,4 +1,5 @@
 from . import invoice_engine
+from . import invoice_engine_fakturoid
 from . import invoice_engine_token
 from . import invoice_engine_reference
 from . import invoice_engine_partner

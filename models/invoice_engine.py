@@ -11,12 +11,9 @@ from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tools import mute_logger, str2bool
 
 from ..engines import CLIENT_CLASSES, errors
-from ..engines.fakturoid import DEFAULT_BASE_URL as FAKTUROID_URL, FakturoidClient, FakturoidOAuth
 
 _logger = logging.getLogger(__name__)
 
-TOKEN_LOCK_ATTEMPTS = 3
-TOKEN_REUSE_MARGIN = 60  # seconds: a token this close to its expiry is renewed instead
 # System parameters (only administrators can set them).
 PARAM_ALLOW_LOOPBACK = "account_invoice_engine.allow_loopback_urls"
 PARAM_EXTRA_API_HOSTS = "account_invoice_engine.extra_api_hosts"
@@ -25,7 +22,14 @@ OBTAINED_TOKENS_KEY = "invoice_engine_obtained_tokens"
 
 
 class InvoiceEngine(models.Model):
-    """One connection to one engine account, for one company."""
+    """One connection to one engine account, for one company.
+
+    This file is engine-neutral: each engine adds its credentials, sign-in and client in
+    ``invoice_engine_<engine>.py`` and answers the hooks below (``_credential_fields``,
+    ``_secret_fields``, ``_<engine>_client``, ``_prepare_connection_test``, ``_revoke_access``,
+    ``_explain``, ``_payment_options``); what an engine can do is asked of its client
+    class's ``capabilities``.
+    """
 
     _name = "invoice.engine"
     _description = "Invoice Engine"
@@ -36,9 +40,9 @@ class InvoiceEngine(models.Model):
     sequence = fields.Integer(default=10)
     active = fields.Boolean(default=True)
     engine_type = fields.Selection(
-        [("fakturoid", "Fakturoid")],
+        [],  # each engine adds itself (selection_add) in its own file
         required=True,
-        default="fakturoid",
+        default=lambda self: next(iter(CLIENT_CLASSES)),
         tracking=True,
     )
     company_id = fields.Many2one(
@@ -47,14 +51,14 @@ class InvoiceEngine(models.Model):
     base_url = fields.Char(
         string="API URL",
         required=True,
-        default=FAKTUROID_URL,
+        default=lambda self: self._client_class().capabilities.default_base_url,
         tracking=True,
         help="The engine's API root, on the vendor's own domain. Only administrators can change it, "
         "and changing it clears the saved credentials.",
     )
     contact_email = fields.Char(
-        help="Sent in the User-Agent of every call. Fakturoid requires a contact e-mail there "
-        "and refuses calls without one.",
+        help="Sent in the User-Agent of every call, so that the engine's operators can reach you. "
+        "Some engines refuse calls without it.",
     )
     responsible_user_id = fields.Many2one(
         "res.users",
@@ -79,53 +83,29 @@ class InvoiceEngine(models.Model):
         "only sent with the “Send to engine” button.",
     )
     document_language = fields.Selection(
-        [("partner", "Customer's language"), ("cs", "Czech"), ("sk", "Slovak"), ("en", "English"), ("de", "German")],
+        [
+            ("partner", "Customer's language"), ("cs", "Czech"), ("sk", "Slovak"), ("pl", "Polish"),
+            ("ro", "Romanian"), ("hu", "Hungarian"), ("en", "English"), ("de", "German"), ("fr", "French"),
+            ("it", "Italian"), ("es", "Spanish"),
+        ],
         default="partner",
         required=True,
+        help="The language of the engine's document; an engine that does not offer it uses its account default.",
     )
     numbering_id = fields.Many2one(
         "invoice.engine.numbering",
-        string="Number format",
+        string="Number series",
         domain="[('engine_id', '=', id)]",
         help="The engine's number series for the documents sent. Empty: the engine's default.",
-    )
-    send_thank_you_email = fields.Boolean(
-        string="Thank-you e-mail on payment",
-        help="Ask Fakturoid to e-mail the customer when a payment recorded from Odoo settles the invoice.",
     )
     log_retention_days = fields.Integer(
         default=30, help="Call logs older than this are deleted by the daily clean-up."
     )
 
-    # Fakturoid credentials. The secret and the tokens are readable by administrators only
-    # and never sent to the browser: forms write them through the *_input fields.
-    fakturoid_auth_flow = fields.Selection(
-        [
-            ("client_credentials", "Client credentials (my own Fakturoid account)"),
-            ("authorization_code", "Authorization code (“Connect to Fakturoid” button)"),
-        ],
-        string="Authentication",
-        default="client_credentials",
-        required=True,
-        tracking=True,
-    )
-    fakturoid_client_id = fields.Char(string="Client ID", copy=False, tracking=True)
-    fakturoid_client_secret = fields.Char(copy=False, groups="base.group_system")
-    fakturoid_client_secret_input = fields.Char(
-        string="Client Secret",
-        compute="_compute_secret_inputs",
-        inverse="_inverse_fakturoid_client_secret_input",
-        help="Write-only: a saved secret is never shown again. Type a new one to replace it.",
-    )
-    has_fakturoid_client_secret = fields.Boolean(compute="_compute_has_secrets")
-    fakturoid_account_slug = fields.Char(
-        string="Account",
-        copy=False,
-        help="The Fakturoid account slug (the part after app.fakturoid.cz/ in your browser).",
-    )
-    remote_account_ids = fields.One2many("invoice.engine.remote.account", "engine_id", readonly=True)
-    is_oauth_connected = fields.Boolean(compute="_compute_has_secrets")
     can_edit_credentials = fields.Boolean(compute="_compute_can_edit_credentials")
+    has_credentials = fields.Boolean(
+        compute="_compute_has_credentials", help="A secret or tokens are stored (Disconnect clears them)."
+    )
 
     # What the engine told us about the account
     remote_account_name = fields.Char(readonly=True, copy=False)
@@ -151,7 +131,6 @@ class InvoiceEngine(models.Model):
     numbering_ids = fields.One2many("invoice.engine.numbering", "engine_id", readonly=True)
     tax_mapping_ids = fields.One2many("invoice.engine.tax", "engine_id", string="VAT rates")
     partner_binding_ids = fields.One2many("invoice.engine.partner", "engine_id", string="Customers")
-    oauth_redirect_uri = fields.Char(string="Redirect URL", compute="_compute_oauth_redirect_uri")
     rounding_warning = fields.Char(compute="_compute_rounding_warning")
     queued_count = fields.Integer(compute="_compute_move_counts")
     error_count = fields.Integer(compute="_compute_move_counts")
@@ -164,31 +143,13 @@ class InvoiceEngine(models.Model):
     # Computes
     # ------------------------------------------------------------------
 
-    def _compute_secret_inputs(self):
-        for engine in self:
-            engine.fakturoid_client_secret_input = False
-
-    def _inverse_fakturoid_client_secret_input(self):
-        for engine in self:
-            if engine.fakturoid_client_secret_input:
-                engine.sudo().fakturoid_client_secret = engine.fakturoid_client_secret_input.strip()
-                engine.sudo()._forget_tokens()
-
-    @api.depends("fakturoid_client_id")
-    def _compute_has_secrets(self):
-        for engine, secrets in zip(self, self.sudo()):
-            engine.has_fakturoid_client_secret = bool(secrets.fakturoid_client_secret)
-            token = engine._token() if engine.id else engine.env["invoice.engine.token"]
-            engine.is_oauth_connected = bool(token.access_token or token.refresh_token)
-
     @api.depends_context("uid")
     def _compute_can_edit_credentials(self):
         self.can_edit_credentials = self._may_edit_credentials()
 
-    @api.depends("engine_type")
-    def _compute_oauth_redirect_uri(self):
+    def _compute_has_credentials(self):
         for engine in self:
-            engine.oauth_redirect_uri = f"{engine.get_base_url()}/invoice_engine/fakturoid/callback"
+            engine.has_credentials = bool(engine.id) and engine._holds_secrets()
 
     @api.depends("company_id.tax_calculation_rounding_method")
     def _compute_rounding_warning(self):
@@ -245,7 +206,7 @@ class InvoiceEngine(models.Model):
             )
         if parts.scheme != "https":
             return _("The API URL must start with https://: credentials never travel unencrypted.")
-        domains = self._client_class().api_domains
+        domains = self._client_class().capabilities.api_domains
         if any(host == domain or host.endswith(f".{domain}") for domain in domains) or host in self._extra_api_hosts():
             return None
         return _(
@@ -277,22 +238,22 @@ class InvoiceEngine(models.Model):
     @api.onchange("engine_type")
     def _onchange_engine_type(self):
         if self.engine_type:
-            self.base_url = self._client_class().default_base_url
+            self.base_url = self._client_class().capabilities.default_base_url
 
     # ------------------------------------------------------------------
     # Who may change where the credentials go (DESIGN §2: secrets never leave the server)
     # ------------------------------------------------------------------
 
     def _credential_fields(self):
-        """Fields that decide which server receives the credentials, or are credentials."""
-        return {
-            "engine_type", "base_url", "fakturoid_auth_flow", "fakturoid_client_id",
-            "fakturoid_client_secret", "fakturoid_client_secret_input",
-        }
+        """Fields that decide which server receives the credentials, or are credentials.
+
+        Each engine adds its own credential fields.
+        """
+        return {"engine_type", "base_url"}
 
     def _secret_fields(self):
-        """Stored secrets, cleared when the API URL changes."""
-        return ["fakturoid_client_secret"]
+        """Stored secrets, cleared when the API URL changes; each engine adds its own."""
+        return []
 
     def _may_edit_credentials(self):
         # Whoever may not read a secret must not be able to send it elsewhere.
@@ -324,7 +285,7 @@ class InvoiceEngine(models.Model):
             field = self._fields[name]
             default = field.default(self) if field.default else False
             if name == "base_url":
-                default = CLIENT_CLASSES[engine_type].default_base_url
+                default = CLIENT_CLASSES[engine_type].capabilities.default_base_url
             if vals[name] and vals[name] != default:
                 chosen.add(name)
         return chosen
@@ -384,13 +345,8 @@ class InvoiceEngine(models.Model):
 
     def _user_agent(self):
         self.ensure_one()
-        if not self.contact_email or "@" not in self.contact_email:
-            raise UserError(_(
-                "Set a contact e-mail on the engine “%(engine)s”: Fakturoid requires one in the "
-                "User-Agent of every call and refuses calls without it.",
-                engine=self.name,
-            ))
-        return f"Odoo-account_invoice_engine ({self.contact_email.strip()})"
+        contact = (self.contact_email or "").strip()
+        return f"Odoo-account_invoice_engine ({contact})" if contact else "Odoo-account_invoice_engine"
 
     def _client_class(self):
         return CLIENT_CLASSES[self.engine_type or self._fields["engine_type"].default(self)]
@@ -401,89 +357,9 @@ class InvoiceEngine(models.Model):
         on_exchange = on_exchange or self._log_exchange
         return getattr(self, f"_{self.engine_type}_client")(on_exchange)
 
-    def _fakturoid_client(self, on_exchange, require_account=True):
-        if require_account and not self.fakturoid_account_slug:
-            raise UserError(_(
-                "Choose the Fakturoid account on the engine “%(engine)s” (connect first, then "
-                "pick it in the Account field).",
-                engine=self.name,
-            ))
-        return FakturoidClient(
-            self.base_url,
-            self.fakturoid_account_slug or "",
-            user_agent=self._user_agent(),
-            token_provider=self._fakturoid_token_provider(on_exchange),
-            on_exchange=on_exchange,
-        )
-
-    def _fakturoid_oauth(self, on_exchange=None):
-        self.ensure_one()
-        secrets = self.sudo()
-        if not self.fakturoid_client_id or not secrets.fakturoid_client_secret:
-            raise UserError(_(
-                "Enter the Client ID and Client Secret on the engine “%(engine)s”. For your own "
-                "account they are in Fakturoid under Settings › User account › API v3 access.",
-                engine=self.name,
-            ))
-        return FakturoidOAuth(
-            self.base_url,
-            self.fakturoid_client_id.strip(),
-            secrets.fakturoid_client_secret,
-            user_agent=self._user_agent(),
-            on_exchange=on_exchange or self._log_exchange,
-            # Expiry is computed with the clock that later judges freshness (_token_is_fresh).
-            clock=_now_timestamp,
-        )
-
     # ------------------------------------------------------------------
-    # OAuth tokens
+    # OAuth token storage (shared by the engines that sign in with OAuth 2)
     # ------------------------------------------------------------------
-
-    def _fakturoid_token_provider(self, on_exchange):
-        """A ``token_provider(force_refresh)`` callable for ``FakturoidClient``."""
-        engine = self
-        handed_out = []
-
-        def token_provider(force_refresh=False):
-            stale = handed_out[-1] if force_refresh and handed_out else None
-            token = engine._fakturoid_access_token(stale_token=stale, on_exchange=on_exchange)
-            handed_out.append(token)
-            return token
-
-        return token_provider
-
-    def _fakturoid_access_token(self, stale_token=None, on_exchange=None):
-        """Return a usable access token, obtaining a new one when needed.
-
-        Fakturoid invalidates the previous token whenever a new one is issued, so every
-        worker must share one stored token: the renewal happens under a row lock on a
-        cursor of its own, committed at once, and a worker that finds a token renewed by
-        someone else meanwhile uses that one instead of renewing it again.
-
-        The caller's transaction keeps the snapshot it started with and cannot see a token
-        committed since: it remembers the token it obtained (``_obtained_tokens``) instead of
-        reading the stored one again, which would be the one just invalidated.
-        """
-        self.ensure_one()
-        obtained = self._obtained_tokens().get(self.id)
-        if obtained and obtained[0] != stale_token and obtained[1] - TOKEN_REUSE_MARGIN > _now_timestamp():
-            return obtained[0]
-        if not obtained and self._token().is_fresh(stale_token):
-            return self._token().access_token
-        # Credentials as the caller sees them; only the token itself is read under the lock.
-        oauth = self._fakturoid_oauth(on_exchange)
-        for attempt in range(TOKEN_LOCK_ATTEMPTS):
-            try:
-                token, expires_at = self._fakturoid_access_token_locked(stale_token, oauth)
-                break
-            except psycopg2.errors.SerializationFailure:
-                # Another worker renewed the token while we waited for the lock: a new
-                # transaction sees its token, which we then use.
-                if attempt == TOKEN_LOCK_ATTEMPTS - 1:
-                    raise
-        self._obtained_tokens()[self.id] = (token, expires_at)
-        self._token().invalidate_recordset()
-        return token
 
     def _obtained_tokens(self):
         """Tokens obtained on separate cursors during this transaction: ``{engine id: (token, expires_at)}``."""
@@ -496,37 +372,10 @@ class InvoiceEngine(models.Model):
             cr.postrollback.add(forget)
         return cr.cache[OBTAINED_TOKENS_KEY]
 
-    def _fakturoid_access_token_locked(self, stale_token, oauth):
-        with self.env.registry.cursor() as cr:
-            cr.execute("SET LOCAL lock_timeout = '15s'")
-            # A concurrent renewal makes these fail with a serialization error, handled by the caller.
-            with mute_logger("odoo.sql_db"):
-                cr.execute(
-                    "INSERT INTO invoice_engine_token (engine_id) VALUES (%s) ON CONFLICT (engine_id) DO NOTHING",
-                    [self.id],
-                )
-                cr.execute("SELECT id FROM invoice_engine_token WHERE engine_id = %s FOR UPDATE", [self.id])
-            locked = self.with_env(self.env(cr=cr, su=True))
-            token = locked._token()
-            if not token.is_fresh(stale_token):
-                token._store(locked._fakturoid_grant(oauth, self.fakturoid_auth_flow, token.refresh_token))
-            return token.access_token, _as_timestamp(token.expires_at)
-
     def _token(self):
         """This engine's tokens (an empty record when it never had any)."""
         self.ensure_one()
         return self.env["invoice.engine.token"].sudo().search([("engine_id", "=", self.id)])
-
-    def _fakturoid_grant(self, oauth, auth_flow, refresh_token):
-        """Run the grant that fits the flow; return the ``TokenSet``."""
-        if auth_flow == "client_credentials":
-            return oauth.client_credentials()
-        if refresh_token:
-            return oauth.refresh(refresh_token)
-        raise errors.AuthError(
-            _("The engine “%(engine)s” is not connected: click “Connect to Fakturoid”.", engine=self.name),
-            reason="token_revoked",
-        )
 
     def _store_tokens(self, tokens):
         self.ensure_one()
@@ -537,29 +386,6 @@ class InvoiceEngine(models.Model):
         self.env["invoice.engine.token"].sudo().search([("engine_id", "in", self.ids)]).unlink()
         for engine_id in self.ids:
             self._obtained_tokens().pop(engine_id, None)
-
-    def _fakturoid_complete_authorization(self, code):
-        """Exchange an authorization code (OAuth callback) and discover the account."""
-        self.ensure_one()
-        tokens = self._fakturoid_oauth().exchange_code(code, self.oauth_redirect_uri)
-        self._store_tokens(tokens)
-        self._obtained_tokens()[self.id] = (tokens.access_token, tokens.expires_at)
-        self._fakturoid_discover_accounts()
-        self._mark_healthy()
-        self._post_note(_("Connected to Fakturoid by %(user)s.", user=self.env.user.name))
-
-    def _fakturoid_discover_accounts(self):
-        """Store the accounts the user can reach; pick the account when there is only one."""
-        self.ensure_one()
-        # /user.json is not account-scoped: it is what tells which accounts there are.
-        accounts = self._fakturoid_client(self._log_exchange, require_account=False).list_accounts()
-        self.remote_account_ids.unlink()
-        self.env["invoice.engine.remote.account"].create([
-            {"engine_id": self.id, "slug": slug, "name": name} for slug, name in accounts
-        ])
-        slugs = [slug for slug, _name in accounts]
-        if self.fakturoid_account_slug not in slugs:
-            self.fakturoid_account_slug = slugs[0] if len(slugs) == 1 else False
 
     # ------------------------------------------------------------------
     # Health
@@ -595,11 +421,7 @@ class InvoiceEngine(models.Model):
         self.ensure_one()
         self._check_may_operate()
         try:
-            if self.engine_type == "fakturoid" and self.fakturoid_auth_flow == "client_credentials":
-                # A new grant, not the stored token: this is what proves the credentials.
-                self._fakturoid_access_token(stale_token=self._fakturoid_current_token())
-            if self.engine_type == "fakturoid" and not self.fakturoid_account_slug:
-                self._fakturoid_discover_accounts()
+            self._prepare_connection_test()
             client = self._client()
             account = client.check()
             self._store_account_info(account)
@@ -615,22 +437,10 @@ class InvoiceEngine(models.Model):
             "success",
         )
 
-    def action_fakturoid_connect(self):
-        """Start the authorization-code flow in the browser."""
-        self.ensure_one()
-        self._check_may_operate()
-        self._check_authorization_code_flow()
-        return {"type": "ir.actions.act_url", "url": f"/invoice_engine/fakturoid/connect/{self.id}", "target": "self"}
-
     def action_disconnect(self):
         self._check_may_operate()
         for engine in self:
-            refresh_token = engine._token().refresh_token
-            if refresh_token:
-                try:
-                    engine._fakturoid_oauth().revoke(refresh_token)
-                except (errors.EngineError, UserError) as error:
-                    _logger.info("Revoking the Fakturoid token of engine %s failed: %s", engine.id, error)
+            engine._revoke_access()
             engine._forget_tokens()
             engine.write({"state": "draft", "last_error": False})
             engine._post_note(_("Disconnected by %(user)s.", user=self.env.user.name))
@@ -641,8 +451,8 @@ class InvoiceEngine(models.Model):
         try:
             self._store_reference_data(self._client().reference_data())
         except (errors.EngineError, UserError) as error:
-            return self._notify(_("Could not load the number formats"), self._explain(error), "danger")
-        return self._notify(_("Number formats loaded"), _("%s number formats.", len(self.numbering_ids)), "success")
+            return self._notify(_("Could not load the number series"), self._explain(error), "danger")
+        return self._notify(_("Number series loaded"), _("%s number series.", len(self.numbering_ids)), "success")
 
     def action_view_logs(self):
         self.ensure_one()
@@ -665,18 +475,19 @@ class InvoiceEngine(models.Model):
     # Helpers
     # ------------------------------------------------------------------
 
-    def _fakturoid_current_token(self):
-        """The access token this transaction would use now (``None`` when there is none)."""
-        obtained = self._obtained_tokens().get(self.id)
-        return obtained[0] if obtained else self._token().access_token or None
+    # ------------------------------------------------------------------
+    # Hooks each engine answers in its own file
+    # ------------------------------------------------------------------
 
-    def _check_authorization_code_flow(self):
-        if self.fakturoid_auth_flow != "authorization_code":
-            raise UserError(_(
-                "The engine “%(engine)s” signs in with client credentials: “Connect to Fakturoid” is only "
-                "for the authorization-code flow. Test the connection instead, or change the "
-                "Authentication setting first.", engine=self.name,
-            ))
+    def _prepare_connection_test(self):
+        """Before "Test connection" calls the engine: sign in afresh, discover the account."""
+
+    def _revoke_access(self):
+        """Tell the engine that the stored access is given up (Disconnect)."""
+
+    def _payment_options(self):
+        """Engine-specific ``PaymentInfo`` options for payments recorded from Odoo."""
+        return {}
 
     def _post_note(self, body):
         """A chatter note that never fails on the current user's e-mail settings.
@@ -688,7 +499,7 @@ class InvoiceEngine(models.Model):
             engine.message_post(body=body, subtype_xmlid="mail.mt_note")
 
     def _engine_label(self):
-        return dict(self._fields["engine_type"].selection).get(self.engine_type, self.engine_type)
+        return self._client_class().capabilities.label
 
     def _store_account_info(self, account):
         self.write({
@@ -713,15 +524,13 @@ class InvoiceEngine(models.Model):
         (self.numbering_ids - seen).unlink()
 
     def _explain(self, error):
-        """One sentence for a person: what went wrong and what to do."""
+        """What went wrong and what to do, for a person.
+
+        The engine clients already write that for every error they raise (and only once):
+        this only unwraps it. Engines refine it where the Odoo side knows better.
+        """
         if isinstance(error, UserError):
             return error.args[0]
-        if isinstance(error, errors.AuthError) and error.reason == "account_blocked":
-            return _("%(message)s Pay the overdue Fakturoid invoices, then retry.", message=error.message)
-        if isinstance(error, errors.AuthError) and self.fakturoid_auth_flow == "authorization_code":
-            return _("%(message)s Click “Connect to Fakturoid” again.", message=error.message)
-        if isinstance(error, errors.AuthError):
-            return _("%(message)s Check the Client ID and Client Secret.", message=error.message)
         return error.message
 
     def _notify(self, title, message, kind):
@@ -772,10 +581,10 @@ def _is_loopback(host):
         return False
 
 
-def _now_timestamp():
-    # The clock that judges token freshness everywhere (frozen in tests).
+def now_timestamp():
+    """The clock that judges token freshness everywhere (frozen in tests)."""
     return fields.Datetime.now().replace(tzinfo=timezone.utc).timestamp()
 
 
-def _as_timestamp(moment):
+def as_timestamp(moment):
     return moment.replace(tzinfo=timezone.utc).timestamp() if isinstance(moment, datetime) else 0.0

@@ -43,7 +43,7 @@ class InvoiceEngineOAuthState(models.Model):
         first use, even when the rest of the callback fails and its transaction is rolled back.
         """
         if not value:
-            return None, _("The answer from Fakturoid carries no state. Start again from the engine form.")
+            return None, _("The authorization answer carries no state. Start again from the engine form.")
         with self.env.registry.cursor() as cr:
             states = self.with_env(self.env(cr=cr))
             engine_id, problem = states._consume_locked(value)

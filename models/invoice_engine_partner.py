@@ -34,7 +34,7 @@ class InvoiceEnginePartner(models.Model):
     engine_id = fields.Many2one("invoice.engine", required=True, ondelete="cascade", index=True)
     company_id = fields.Many2one(related="engine_id.company_id", store=True)
     partner_id = fields.Many2one("res.partner", required=True, ondelete="cascade", index=True)
-    remote_id = fields.Char(string="Remote ID", help="The customer's id in the engine (Fakturoid subject id).")
+    remote_id = fields.Char(string="Remote ID", help="The customer's id in the engine.")
     pushed_hash = fields.Char(readonly=True, copy=False)
     last_push_at = fields.Datetime(string="Last sent", readonly=True)
     match_state = fields.Selection(MATCH_STATES, string="Match", readonly=True, index=True)

@@ -30,7 +30,7 @@ BATCH_SIZE = 50
 MAX_BACKOFF = timedelta(hours=6)
 MAYBE_CREATED_DELAY = timedelta(minutes=1)  # let a request still in flight land before we look it up
 ATTEMPTS_BEFORE_ALERT = 5
-# A PDF answers 204 while Fakturoid renders it: look again after these delays (seconds).
+# An asynchronous PDF is not there while the engine renders it: look again after these delays (seconds).
 PDF_RETRY_DELAYS = (1, 2, 5, 30, 120, 600, 3600)
 PDF_WAIT_IN_RUN = 3  # seconds the job may wait for a PDF being rendered before moving on
 
@@ -541,7 +541,7 @@ class InvoiceEngine(models.Model):
             amount=payment._amount_decimal(),
             currency=payment.currency_id.name,
             paid_on=payment.date,
-            send_thank_you_email=self.send_thank_you_email,
+            **self._payment_options(),
             completes_document=completes,
         )
 

@@ -28,23 +28,6 @@ class InvoiceEngineNumbering(models.Model):
             numbering.display_name = f"{numbering.name} ({numbering.preview})" if numbering.preview else numbering.name
 
 
-class InvoiceEngineRemoteAccount(models.Model):
-    """An engine account the connected user can reach (Fakturoid ``/user.json``)."""
-
-    _name = "invoice.engine.remote.account"
-    _description = "Invoice Engine Account"
-    _order = "name"
-
-    engine_id = fields.Many2one("invoice.engine", required=True, ondelete="cascade", index=True)
-    company_id = fields.Many2one(related="engine_id.company_id", store=True)
-    slug = fields.Char(required=True, readonly=True)
-    name = fields.Char(readonly=True)
-
-    def action_use_account(self):
-        self.ensure_one()
-        self.engine_id.fakturoid_account_slug = self.slug
-
-
 class InvoiceEngineTax(models.Model):
     """How one Odoo tax is expressed in the engine.
 

@@ -24,7 +24,8 @@ class TestEngineConfiguration(InvoiceEngineCase):
         self.engine.fakturoid_client_secret_input = "not-the-secret"
         params = self.notification(self.engine.action_test_connection())
         self.assertEqual(params["type"], "danger")
-        self.assertIn("Check the Client ID and Client Secret", params["message"])
+        self.assertIn("does not accept the Client ID and Client Secret", params["message"])
+        self.assertEqual(params["message"].count("Client Secret"), 1, "what to do is said once")
         self.assertEqual(self.engine.state, "error")
 
     def test_test_connection_blocked_account(self):
@@ -32,6 +33,7 @@ class TestEngineConfiguration(InvoiceEngineCase):
         params = self.notification(self.engine.action_test_connection())
         self.assertIn("overdue", params["message"])
         self.assertIn("/robot/p/", params["message"], "the overdue invoice link from Fakturoid is shown")
+        self.assertEqual(params["message"].count("Pay the overdue"), 1, "what to do is said once")
 
     def test_test_connection_without_contact_email(self):
         self.engine.contact_email = False

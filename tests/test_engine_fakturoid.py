@@ -837,7 +837,7 @@ class TestFakturoidDocuments(FakturoidSandboxCase):
         _document, ref = self.create_invoice()
         payment = PaymentInfo(
             key="pay-1", amount=ref.total, currency="CZK", paid_on=date(2026, 3, 10),
-            send_thank_you_email=False, completes_document=True,
+            notify_customer=False, completes_document=True,
         )
         payment_id = self.client.record_payment(ref, payment)
         sent = self.api_requests("POST", "/payments.json")[0]["json"]
@@ -858,7 +858,7 @@ class TestFakturoidDocuments(FakturoidSandboxCase):
         _document, ref = self.create_invoice()
         payment = PaymentInfo(
             key="pay-1", amount=Decimal("100.5"), currency="CZK", paid_on=date(2026, 3, 10),
-            send_thank_you_email=True, completes_document=False,
+            notify_customer=True, completes_document=False,
         )
         self.client.record_payment(ref, payment)
         self.assertEqual(

@@ -152,7 +152,7 @@ class TestFakturoidOAuthFailures(FakturoidOAuthCase):
         callback = self.start_flow()
         failed = self.open_callback(self.bogus(callback))
         self.assertEqual(failed.status_code, 400)
-        self.assertIn("Reconnect", failed.text)
+        self.assertIn("Connect to Fakturoid", failed.text)
         replay = self.open_callback(callback)
         self.assertEqual(replay.status_code, 400)
         self.assertIn("already used", replay.text)
@@ -165,7 +165,7 @@ class TestFakturoidOAuthFailures(FakturoidOAuthCase):
         failed = self.open_callback(self.bogus(callback))
         self.assertEqual(failed.status_code, 400)
         self.assertNotIn("Unable to send message", failed.text)
-        self.assertIn("Reconnect", failed.text)
+        self.assertIn("Connect to Fakturoid", failed.text)
         self.assertIn("already used", self.open_callback(callback).text)
 
     def test_success_without_a_user_email(self):

@@ -15,8 +15,8 @@ class InvoiceEngineLinkWizard(models.TransientModel):
     remote_id = fields.Char(
         string="Document ID",
         required=True,
-        help="The document's id in the engine (in Fakturoid: the number at the end of the "
-        "invoice's address, app.fakturoid.cz/<account>/invoices/<id>).",
+        help="The document's id in the engine: the number at the end of the document's address "
+        "when you open it in the engine.",
     )
 
     def action_link(self):
