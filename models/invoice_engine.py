@@ -11,6 +11,7 @@ from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tools import mute_logger, str2bool
 
 from ..engines import CLIENT_CLASSES, errors
+from ..engines.base import CREDENTIAL_API_TOKEN
 
 _logger = logging.getLogger(__name__)
 
@@ -442,6 +443,9 @@ class InvoiceEngine(models.Model):
         for engine in self:
             engine._revoke_access()
             engine._forget_tokens()
+            if engine._client_class().capabilities.credential == CREDENTIAL_API_TOKEN:
+                # An API token cannot be revoked from Odoo: forgetting it is what disconnects.
+                engine.sudo().write(dict.fromkeys(engine._secret_fields(), False))
             engine.write({"state": "draft", "last_error": False})
             engine._post_note(_("Disconnected by %(user)s.", user=self.env.user.name))
 

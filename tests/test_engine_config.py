@@ -1,6 +1,11 @@
+from dataclasses import replace
+from unittest.mock import patch
+
 from odoo.exceptions import ValidationError
 from odoo.tests import Form, tagged
 
+from ..engines.base import CREDENTIAL_API_TOKEN
+from ..engines.fakturoid import FakturoidClient
 from .common import CLIENT_ID, CLIENT_SECRET, SLUG, InvoiceEngineCase
 
 
@@ -91,3 +96,23 @@ class TestEngineConfiguration(InvoiceEngineCase):
         with Form(self.engine) as form:
             form.auto_send = False
         self.assertFalse(self.engine.auto_send)
+
+
+@tagged("post_install", "-at_install")
+class TestDisconnect(InvoiceEngineCase):
+
+    def test_disconnect_revokes_oauth_tokens_and_keeps_the_client_secret(self):
+        self.engine.action_test_connection()
+        self.engine.action_disconnect()
+        self.assertFalse(self.engine._token())
+        self.assertEqual(self.engine.sudo().fakturoid_client_secret, CLIENT_SECRET, "OAuth: the client stays registered")
+        self.assertEqual(self.engine.state, "draft")
+        self.assertIn("Disconnected by", self.engine.message_ids[0].body)
+
+    def test_disconnect_forgets_an_api_token(self):
+        """An engine that signs in with an API token has nothing to revoke: the token is forgotten."""
+        api_token_engine = replace(FakturoidClient.capabilities, credential=CREDENTIAL_API_TOKEN)
+        with patch.object(FakturoidClient, "capabilities", api_token_engine):
+            self.engine.action_disconnect()
+        self.assertFalse(self.engine.sudo().fakturoid_client_secret)
+        self.assertFalse(self.engine.has_credentials)
