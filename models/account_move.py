@@ -99,6 +99,10 @@ class AccountMove(models.Model):
     engine_id = fields.Many2one("invoice.engine", string="Invoice engine", copy=False, readonly=True, index="btree_not_null")
     engine_state = fields.Selection(ENGINE_STATES, string="Engine state", copy=False, readonly=True, index=True)
     engine_remote_id = fields.Char(string="Engine document ID", copy=False, readonly=True)
+    engine_remote_series = fields.Char(
+        string="Engine series", copy=False, readonly=True,
+        help="The number series the engine issued the document in (SmartBill finds a document by series and number).",
+    )
     engine_number = fields.Char(string="Engine number", copy=False, readonly=True, index="trigram")
     engine_url = fields.Char(string="Engine link", copy=False, readonly=True)
     engine_status = fields.Selection(neutral.REMOTE_STATUSES, string="Status in engine", copy=False, readonly=True)
@@ -319,6 +323,7 @@ class AccountMove(models.Model):
         self.ensure_one()
         self._engine_transition("to_sent", {
             "engine_remote_id": ref.id,
+            "engine_remote_series": ref.series or False,
             "engine_number": ref.number,
             "engine_url": ref.url,
             "engine_status": self._engine_neutral_status(ref.status) or neutral.REMOTE_OPEN,
@@ -380,7 +385,12 @@ class AccountMove(models.Model):
 
     def _engine_ref(self):
         self.ensure_one()
-        return RemoteRef(id=self.engine_remote_id, number=self.engine_number or "", url=self.engine_url or "")
+        return RemoteRef(
+            id=self.engine_remote_id,
+            number=self.engine_number or "",
+            url=self.engine_url or "",
+            series=self.engine_remote_series or "",
+        )
 
     def _engine_forget_remote(self):
         """Unlink the move from an engine document that no longer exists.
@@ -388,8 +398,8 @@ class AccountMove(models.Model):
         Its payments were recorded on that document: they are recorded again on the next one.
         """
         self._engine_write({
-            "engine_remote_id": False, "engine_number": False, "engine_url": False, "engine_status": False,
-            "engine_total": 0.0, "engine_pdf_id": False, "engine_pdf_attempts": 0,
+            "engine_remote_id": False, "engine_remote_series": False, "engine_number": False, "engine_url": False,
+            "engine_status": False, "engine_total": 0.0, "engine_pdf_id": False, "engine_pdf_attempts": 0,
             "engine_pdf_next_attempt_at": False, "engine_marker": False, "engine_changed_after_send": False,
         })
         payments = self.sudo().engine_payment_ids

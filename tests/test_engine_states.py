@@ -1,9 +1,11 @@
+from decimal import Decimal
+
 from odoo.exceptions import UserError
 from odoo.tests import tagged
 
 from ..engines import document as neutral
 from ..engines import fakturoid
-from ..engines.document import RemoteStatus
+from ..engines.document import RemoteRef, RemoteStatus
 from ..models.account_move import ENGINE_ACTIONS, ENGINE_STATES, ENGINE_TRANSITIONS, EngineStateError
 from ..models.invoice_engine_queue import ATTEMPTS_BEFORE_ALERT
 from .common import InvoiceEngineCase
@@ -94,6 +96,16 @@ class TestEngineStates(InvoiceEngineCase):
         self.assertEqual(move.engine_state, "sent")
         self.run_queue()
         self.assertEqual(len(self.remote()), 1)
+
+    def test_series_round_trips_through_the_reference(self):
+        move = self.create_invoice()
+        ref = RemoteRef(id="731", number="0025", series="ODOO", total=Decimal("2420"), status=neutral.REMOTE_OPEN)
+        with self.assert_no_http():
+            move._engine_to_sent(ref)
+        self.assertEqual((move.engine_state, move.engine_remote_series), ("sent", "ODOO"))
+        self.assertEqual(move._engine_ref(), RemoteRef(id="731", number="0025", series="ODOO"))
+        move._engine_forget_remote()
+        self.assertEqual(move._engine_ref().series, "")
 
     def test_fakturoid_statuses_map_onto_the_neutral_ones(self):
         self.assertEqual(fakturoid.remote_ref({"id": 7, "status": "uncollectible"}).status, neutral.REMOTE_UNCOLLECTIBLE)
