@@ -1,7 +1,10 @@
 from decimal import Decimal
 
+from lxml import etree
+
 from odoo.exceptions import UserError
 from odoo.tests import tagged
+from odoo.tools.safe_eval import safe_eval
 
 from ..engines import document as neutral
 from ..engines import fakturoid
@@ -35,6 +38,22 @@ class TestEngineStates(InvoiceEngineCase):
         for name, (sources, target) in ENGINE_TRANSITIONS.items():
             self.assertTrue(hasattr(self.env["account.move"], f"_engine_{name}"), name)
             self.assertLessEqual(set(sources) | {target}, states, name)
+
+    def test_form_shows_a_button_only_where_its_action_is_allowed(self):
+        arch = etree.fromstring(self.env.ref("account_invoice_engine.view_move_form_invoice_engine").arch)
+        buttons = [button for button in arch.iter("button") if button.get("name") in (
+            "action_engine_send", "action_engine_exclude", "action_engine_confirm_none",
+            "action_engine_link_existing", "action_engine_refresh",
+        )]
+        self.assertEqual(len(buttons), 9)
+        for button in buttons:
+            action = button.get("name").removeprefix("action_engine_")
+            # A button is hidden when it or any element around it is.
+            conditions = [node.get("invisible") for node in (button, *button.iterancestors()) if node.get("invisible")]
+            for state in ENGINE_ACTIONS:
+                values = {"engine_state": state, "state": "posted", "move_type": "out_invoice", "engine_id": 1}
+                if not any(safe_eval(condition, values) for condition in conditions):
+                    self.assertIn(action, ENGINE_ACTIONS[state], f"“{button.get('string')}” shows in {state!r}")
 
     def test_illegal_transition_is_refused(self):
         move = self.create_invoice()
