@@ -21,6 +21,42 @@ TAX_EXEMPT = "exempt"
 TAX_REVERSE_CHARGE = "reverse_charge"
 TAX_NOT_SUBJECT = "not_subject"
 
+# Where a sent document stands in the engine, whatever the engine calls it. Each client maps
+# its wire statuses onto these (``RemoteRef.status``, ``RemoteStatus.status``); "" when it
+# cannot tell. Engines without a status (SmartBill: only ``paymentstatus`` and cancel) derive
+# one from what they know.
+#   Fakturoid:   open, sent, overdue, paid, cancelled, uncollectible (the same words)
+#   Fakturownia: issued -> open, sent, partial -> partially_paid, paid, rejected, and a
+#                cancelled document (``/invoices/cancel``) -> cancelled
+#   SmartBill:   unpaid -> open, paidAmount < total -> partially_paid, paid, cancel -> cancelled
+REMOTE_OPEN = "open"
+REMOTE_SENT = "sent"
+REMOTE_OVERDUE = "overdue"
+REMOTE_PARTIALLY_PAID = "partially_paid"
+REMOTE_PAID = "paid"
+REMOTE_CANCELLED = "cancelled"
+REMOTE_UNCOLLECTIBLE = "uncollectible"
+REMOTE_REJECTED = "rejected"
+REMOTE_STATUSES = [
+    (REMOTE_OPEN, "Open"),
+    (REMOTE_SENT, "Sent to customer"),
+    (REMOTE_OVERDUE, "Overdue"),
+    (REMOTE_PARTIALLY_PAID, "Partially paid"),
+    (REMOTE_PAID, "Paid"),
+    (REMOTE_CANCELLED, "Cancelled"),
+    (REMOTE_UNCOLLECTIBLE, "Uncollectible"),
+    (REMOTE_REJECTED, "Rejected by the customer"),
+]
+
+# A tax authority's verdict on the document is a second, independent status: Fakturownia
+# reports KSeF's (``gov_status``: processing -> pending, ok -> accepted, send_error and
+# server_error -> rejected, not_applicable/not_connected -> not_applicable); SmartBill does
+# not expose RO e-Factura's; Fakturoid has none. Carried by ``RemoteStatus.authority_status``.
+AUTHORITY_PENDING = "pending"
+AUTHORITY_ACCEPTED = "accepted"
+AUTHORITY_REJECTED = "rejected"
+AUTHORITY_NOT_APPLICABLE = "not_applicable"
+
 
 @dataclass(frozen=True)
 class Party:
@@ -109,7 +145,7 @@ class RemoteRef:
     url: str = ""  # a page for humans (Fakturoid html_url)
     series: str = ""  # SmartBill series name (SmartBill identifies documents by series + number)
     total: Decimal | None = None  # the engine's own total, to compare with Odoo's
-    status: str = ""
+    status: str = ""  # one of REMOTE_STATUSES, "" when unknown
 
 
 @dataclass(frozen=True)
@@ -159,13 +195,14 @@ class RemotePayment:
 class RemoteStatus:
     """The engine's view of a sent document."""
 
-    status: str  # open, sent, overdue, paid, cancelled, uncollectible
+    status: str  # one of REMOTE_STATUSES, "" when unknown
     paid: bool = False
     cancelled: bool = False
     paid_on: date | None = None
     total: Decimal | None = None
     remaining: Decimal | None = None
     payments: tuple = ()  # RemotePayment, to recognise a payment whose creation went unanswered
+    authority_status: str = ""  # AUTHORITY_*, for engines that submit to a tax authority
 
 
 @dataclass(frozen=True)

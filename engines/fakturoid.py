@@ -23,6 +23,12 @@ from urllib.parse import quote, urlencode
 
 from .base import CREDENTIAL_OAUTH2, CUSTOMERS_SEPARATE, Capabilities, EngineClient
 from .document import (
+    REMOTE_CANCELLED,
+    REMOTE_OPEN,
+    REMOTE_OVERDUE,
+    REMOTE_PAID,
+    REMOTE_SENT,
+    REMOTE_UNCOLLECTIBLE,
     AccountInfo,
     CustomerCandidate,
     NumberingOption,
@@ -42,6 +48,16 @@ PAGE_SIZE = 40
 # An identifier search that fills this many pages is not an identifier any more: stop there.
 SEARCH_PAGES = 3
 
+
+# Fakturoid invoice ``status`` -> the neutral status (document.REMOTE_STATUSES).
+STATUSES = {
+    "open": REMOTE_OPEN,
+    "sent": REMOTE_SENT,
+    "overdue": REMOTE_OVERDUE,
+    "paid": REMOTE_PAID,
+    "cancelled": REMOTE_CANCELLED,
+    "uncollectible": REMOTE_UNCOLLECTIBLE,
+}
 
 # ISO 639-1 -> Fakturoid document language; anything else inherits the account default.
 LANGUAGES = {
@@ -587,16 +603,16 @@ def remote_ref(data):
         number=data.get("number") or "",
         url=data.get("html_url") or "",
         total=_decimal_or_none(data.get("total")),
-        status=data.get("status") or "",
+        status=STATUSES.get(data.get("status"), ""),
     )
 
 
 def remote_status(data):
-    status = data.get("status") or ""
+    status = STATUSES.get(data.get("status"), "")
     return RemoteStatus(
         status=status,
-        paid=status == "paid",
-        cancelled=status == "cancelled",
+        paid=status == REMOTE_PAID,
+        cancelled=status == REMOTE_CANCELLED,
         paid_on=date.fromisoformat(data["paid_on"]) if data.get("paid_on") else None,
         total=_decimal_or_none(data.get("total")),
         remaining=_decimal_or_none(data.get("remaining_amount")),

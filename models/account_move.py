@@ -5,11 +5,13 @@ from markupsafe import Markup
 
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
-from odoo.tools import html2plaintext, is_html_empty
+from odoo.tools import LazyTranslate, html2plaintext, is_html_empty
 
 from ..engines import document as neutral
 from ..engines import errors
 from ..engines.document import RemoteRef
+
+_lt = LazyTranslate(__name__)
 
 # The life of a move in its engine (DESIGN §2):
 #
@@ -23,7 +25,11 @@ from ..engines.document import RemoteRef
 #
 #   sent ─(the engine answers 404 for it)─▶ missing ─┬─ "send again" ─▶ queued (a new document)
 #                                                    └─ "link existing" ─▶ sent
-#   excluded: a person chose not to send it.
+#   excluded: a person chose not to send it.   False: never queued (or reset to draft while queued).
+#
+# Only the transitions below write ``engine_state``, each through its method
+# ``_engine_<name>``, and each only from the states listed for it. A transient failure is no
+# transition: the move keeps its state (queued, or sending) and its next attempt is postponed.
 ENGINE_STATES = [
     ("queued", "Queued"),
     ("sending", "Sending"),
@@ -33,19 +39,45 @@ ENGINE_STATES = [
     ("missing", "Missing in engine"),
     ("excluded", "Not sent"),
 ]
-REMOTE_STATUSES = [
-    ("open", "Open"),
-    ("sent", "Sent to customer"),
-    ("overdue", "Overdue"),
-    ("paid", "Paid"),
-    ("cancelled", "Cancelled"),
-    ("uncollectible", "Uncollectible"),
-]
+ENGINE_TRANSITIONS = {
+    # name: (states it starts from, state it leads to)
+    "to_queued": ((False, "queued", "error", "needs_review", "missing", "excluded"), "queued"),
+    "to_unqueued": (("queued",), False),  # reset to draft before the job sent it
+    "to_sending": (("queued",), "sending"),  # the marker is committed before the create call
+    "back_to_queued": (("sending",), "queued"),  # the engine did not store the document
+    "to_sent": (("queued", "sending", "error", "needs_review", "missing"), "sent"),
+    "to_error": (("queued", "sending"), "error"),
+    "to_needs_review": (("sending",), "needs_review"),  # the engine cannot tell whether it holds it
+    "to_missing": (("sent",), "missing"),
+    "to_excluded": ((False, "queued", "error", "needs_review", "missing"), "excluded"),
+}
+# What a person may do in each state; the buttons' methods check it, the views show a subset.
+ENGINE_ACTIONS = {
+    False: {"send", "exclude"},
+    "queued": {"send", "exclude", "link_existing"},
+    "sending": {"link_existing"},
+    "sent": {"refresh"},
+    "error": {"send", "exclude", "link_existing"},
+    "needs_review": {"confirm_none", "link_existing", "exclude"},
+    "missing": {"send", "link_existing", "exclude"},
+    "excluded": {"send"},
+}
+ENGINE_ACTION_LABELS = {
+    "send": _lt("Send to engine"),
+    "exclude": _lt("Do not send"),
+    "confirm_none": _lt("Confirm none exists"),
+    "link_existing": _lt("Link existing document"),
+    "refresh": _lt("Refresh from engine"),
+}
 # Fields whose change after sending makes Odoo and the engine disagree.
 ENGINE_RELEVANT_FIELDS = {
     "partner_id", "invoice_date", "invoice_date_due", "currency_id", "invoice_line_ids", "line_ids",
     "narration", "ref", "payment_reference", "invoice_payment_term_id", "delivery_date",
 }
+
+
+class EngineStateError(ValueError):
+    """A transition was asked from a state it does not start from: a programming mistake."""
 
 
 class EngineDataError(UserError):
@@ -67,9 +99,13 @@ class AccountMove(models.Model):
     engine_id = fields.Many2one("invoice.engine", string="Invoice engine", copy=False, readonly=True, index="btree_not_null")
     engine_state = fields.Selection(ENGINE_STATES, string="Engine state", copy=False, readonly=True, index=True)
     engine_remote_id = fields.Char(string="Engine document ID", copy=False, readonly=True)
+    engine_remote_series = fields.Char(
+        string="Engine series", copy=False, readonly=True,
+        help="The number series the engine issued the document in (SmartBill finds a document by series and number).",
+    )
     engine_number = fields.Char(string="Engine number", copy=False, readonly=True, index="trigram")
     engine_url = fields.Char(string="Engine link", copy=False, readonly=True)
-    engine_status = fields.Selection(REMOTE_STATUSES, string="Status in engine", copy=False, readonly=True)
+    engine_status = fields.Selection(neutral.REMOTE_STATUSES, string="Status in engine", copy=False, readonly=True)
     engine_total = fields.Monetary(string="Total in engine", copy=False, readonly=True)
     engine_total_mismatch = fields.Boolean(compute="_compute_engine_total_mismatch")
     engine_pdf_id = fields.Many2one("ir.attachment", string="Engine PDF", copy=False, readonly=True)
@@ -127,10 +163,7 @@ class AccountMove(models.Model):
 
     def _engine_enqueue(self, engine=None):
         """Mark the moves queued (one write, posting must stay fast) and wake the sending job."""
-        values = {"engine_state": "queued", "engine_next_attempt_at": False, "engine_attempts": 0}
-        if engine:
-            values["engine_id"] = engine.id
-        self._engine_write(values)
+        self._engine_to_queued(engine)
         self.env.ref("account_invoice_engine.ir_cron_invoice_engine_send").sudo()._trigger()
 
     def write(self, vals):
@@ -166,16 +199,33 @@ class AccountMove(models.Model):
         return super().button_draft()
 
     # ------------------------------------------------------------------
-    # Buttons
+    # Buttons (what each engine state allows: ENGINE_ACTIONS)
     # ------------------------------------------------------------------
+
+    def _engine_allows(self, action):
+        self.ensure_one()
+        return action in ENGINE_ACTIONS[self.engine_state]
+
+    def _engine_check_action(self, action):
+        """Refuse ``action`` with a message a person understands when a move's state does not allow it."""
+        states = dict(self._fields["engine_state"]._description_selection(self.env))
+        for move in self:
+            if not move._engine_allows(action):
+                raise UserError(_(
+                    "“%(action)s” is not possible for %(move)s: its engine state is “%(state)s”.",
+                    action=ENGINE_ACTION_LABELS[action],
+                    move=move.display_name,
+                    state=states.get(move.engine_state) or _("Not queued"),
+                ))
 
     def action_engine_send(self):
         """Queue the moves (again) and wake the sending job; the job does the network work.
 
-        Moves already in the engine, or whose create may have reached it (sending, needs
-        review), are left alone: sending them again could create a second document.
+        Moves whose state does not allow sending are skipped rather than refused, so that a
+        double click or a stale form is harmless: those already in the engine, or whose create
+        may have reached it (sending, needs review), would otherwise exist twice.
         """
-        moves = self.filtered(lambda move: move.engine_state in (False, "queued", "error", "excluded", "missing"))
+        moves = self.filtered(lambda move: move._engine_allows("send"))
         for move in moves:
             if move.state != "posted" or not move.is_sale_document():
                 raise UserError(_("Only posted customer invoices and credit notes can be sent to an engine."))
@@ -194,15 +244,14 @@ class AccountMove(models.Model):
         return True
 
     def action_engine_exclude(self):
-        for move in self:
-            if move.engine_state in ("sending", "sent"):
-                raise UserError(_("%(move)s is already in the engine; it cannot be excluded.", move=move.display_name))
-        self._engine_write({"engine_state": "excluded", "engine_next_attempt_at": False})
+        self._engine_check_action("exclude")
+        self._engine_to_excluded()
         self._engine_close_activities(_("Marked as not to be sent."))
 
     def action_engine_confirm_none(self):
         """Needs review: a person checked the engine and the document is not there."""
-        for move in self.filtered(lambda move: move.engine_state == "needs_review"):
+        self._engine_check_action("confirm_none")
+        for move in self:
             move.message_post(body=_("%(user)s confirmed that no document exists in the engine; sending again.",
                                      user=self.env.user.name))
             move._engine_write({"engine_marker": False, "engine_error": False})
@@ -211,6 +260,7 @@ class AccountMove(models.Model):
 
     def action_engine_link_existing(self):
         self.ensure_one()
+        self._engine_check_action("link_existing")
         return {
             "type": "ir.actions.act_window",
             "name": _("Link an existing engine document"),
@@ -222,13 +272,14 @@ class AccountMove(models.Model):
 
     def action_engine_refresh(self):
         """Read the document's status back from the engine."""
-        for move in self.filtered(lambda move: move.engine_state == "sent"):
+        self._engine_check_action("refresh")
+        for move in self:
             engine = move.engine_id.sudo()
             client = engine._client(on_exchange=lambda exchange, move=move: engine._log_exchange(exchange, move))
             try:
                 status = client.document_status(move._engine_ref())
             except errors.NotFound:
-                move._engine_mark_missing()
+                move._engine_to_missing()
                 continue
             except errors.EngineError as error:
                 raise UserError(engine._explain(error)) from error
@@ -236,22 +287,46 @@ class AccountMove(models.Model):
         return True
 
     # ------------------------------------------------------------------
-    # Outcomes (called by the sending job)
+    # Transitions (ENGINE_TRANSITIONS): the only writers of engine_state
     # ------------------------------------------------------------------
 
-    def _engine_ref(self):
-        self.ensure_one()
-        return RemoteRef(id=self.engine_remote_id, number=self.engine_number or "", url=self.engine_url or "")
+    def _engine_transition(self, name, values=None):
+        sources, target = ENGINE_TRANSITIONS[name]
+        for move in self:
+            if move.engine_state not in sources:
+                raise EngineStateError(
+                    f"{move}: the engine transition {name!r} does not start from the state {move.engine_state!r}"
+                )
+        self._engine_write({**(values or {}), "engine_state": target})
 
-    def _engine_adopt(self, ref, found_again=False):
+    def _engine_to_queued(self, engine=None):
+        values = {"engine_next_attempt_at": False, "engine_attempts": 0}
+        if engine:
+            values["engine_id"] = engine.id
+        self._engine_transition("to_queued", values)
+
+    def _engine_to_unqueued(self):
+        self._engine_transition("to_unqueued", {"engine_next_attempt_at": False})
+
+    def _engine_to_sending(self, marker, attempt):
+        self._engine_transition("to_sending", {
+            "engine_marker": marker,
+            "engine_attempts": attempt,
+            "engine_next_attempt_at": False,
+        })
+
+    def _engine_back_to_queued(self):
+        self._engine_transition("back_to_queued")
+
+    def _engine_to_sent(self, ref, found_again=False):
         """Store the engine's answer: the move now lives in the engine."""
         self.ensure_one()
-        self._engine_write({
-            "engine_state": "sent",
+        self._engine_transition("to_sent", {
             "engine_remote_id": ref.id,
+            "engine_remote_series": ref.series or False,
             "engine_number": ref.number,
             "engine_url": ref.url,
-            "engine_status": ref.status if ref.status in dict(REMOTE_STATUSES) else "open",
+            "engine_status": self._engine_neutral_status(ref.status) or neutral.REMOTE_OPEN,
             # Credit notes are negative in the engine and positive in Odoo: compare magnitudes.
             "engine_total": float(abs(ref.total)) if ref.total is not None else 0.0,
             "engine_error": False,
@@ -281,15 +356,41 @@ class AccountMove(models.Model):
             ))
         self._engine_close_activities(_("Sent as %s.", ref.number))
 
-    def _engine_mark_missing(self):
+    def _engine_to_error(self, message):
+        """The engine or the checks refused the data: a person fixes it and retries."""
+        self._engine_transition("to_error")
+        self._engine_report(message)
+
+    def _engine_to_needs_review(self, message):
+        self._engine_transition("to_needs_review")
+        self._engine_report(message)
+
+    def _engine_to_missing(self):
         """The engine answered 404 for the document this move was linked to."""
         self.ensure_one()
-        self._engine_report_problem(_(
+        self._engine_transition("to_missing")
+        self._engine_report(_(
             "%(engine)s no longer has %(number)s: it was deleted there. Link the document that replaces "
             "it (“Link existing document”), or send this invoice again to have a new one issued "
             "(“Send again”).",
             engine=self.engine_id._engine_label(), number=self.engine_number or self.engine_remote_id,
-        ), state="missing")
+        ))
+
+    def _engine_to_excluded(self):
+        self._engine_transition("to_excluded", {"engine_next_attempt_at": False})
+
+    # ------------------------------------------------------------------
+    # Engine data of a move
+    # ------------------------------------------------------------------
+
+    def _engine_ref(self):
+        self.ensure_one()
+        return RemoteRef(
+            id=self.engine_remote_id,
+            number=self.engine_number or "",
+            url=self.engine_url or "",
+            series=self.engine_remote_series or "",
+        )
 
     def _engine_forget_remote(self):
         """Unlink the move from an engine document that no longer exists.
@@ -297,8 +398,8 @@ class AccountMove(models.Model):
         Its payments were recorded on that document: they are recorded again on the next one.
         """
         self._engine_write({
-            "engine_remote_id": False, "engine_number": False, "engine_url": False, "engine_status": False,
-            "engine_total": 0.0, "engine_pdf_id": False, "engine_pdf_attempts": 0,
+            "engine_remote_id": False, "engine_remote_series": False, "engine_number": False, "engine_url": False,
+            "engine_status": False, "engine_total": 0.0, "engine_pdf_id": False, "engine_pdf_attempts": 0,
             "engine_pdf_next_attempt_at": False, "engine_marker": False, "engine_changed_after_send": False,
         })
         payments = self.sudo().engine_payment_ids
@@ -306,20 +407,24 @@ class AccountMove(models.Model):
             {"state": "to_send", "remote_id": False, "attempts": 0, "next_attempt_at": False, "last_error": False})
         payments.filtered(lambda payment: payment.state == "to_delete").write({"state": "deleted"})
 
+    @staticmethod
+    def _engine_neutral_status(status):
+        """The client's status when it is one of the neutral ``REMOTE_STATUSES``, else False."""
+        return status if status in dict(neutral.REMOTE_STATUSES) else False
+
     def _engine_store_status(self, status):
         self._engine_write({
-            "engine_status": status.status if status.status in dict(REMOTE_STATUSES) else False,
+            "engine_status": self._engine_neutral_status(status.status),
             "engine_last_sync_at": fields.Datetime.now(),
         })
 
-    def _engine_report_problem(self, message, state="error"):
-        """Put the move in ``state`` with ``message``: one chatter note and one activity per problem."""
+    def _engine_report(self, message):
+        """Make ``message`` the move's engine message: one chatter note and one activity per problem."""
         self.ensure_one()
         # A retry that fails the same way reports nothing new: the earlier note and activity stand.
-        already_reported = self.engine_error == message
-        self._engine_write({"engine_state": state, "engine_error": message})
-        if already_reported:
+        if self.engine_error == message:
             return
+        self._engine_write({"engine_error": message})
         # sudo: a note must not fail because the acting user has no e-mail address.
         self.sudo().message_post(body=_("%(engine)s: %(message)s", engine=self.engine_id._engine_label(),
                                         message=message))

@@ -248,7 +248,7 @@ class InvoiceEngine(models.Model):
             if move.engine_state == "sending":
                 move._engine_write({"engine_next_attempt_at": fields.Datetime.now() + MAYBE_CREATED_DELAY})
             else:
-                move._engine_report_problem(_(
+                move._engine_to_error(_(
                     "Unexpected error while preparing the document; the administrator can find the details "
                     "in the server log. Retry once it is fixed."
                 ))
@@ -261,7 +261,7 @@ class InvoiceEngine(models.Model):
             return
         if move.state != "posted":
             # Reset to draft while queued: it is queued again when posted.
-            move._engine_write({"engine_state": False, "engine_next_attempt_at": False})
+            move._engine_to_unqueued()
             return
         if self._defer_credit_note(move):
             return
@@ -271,18 +271,13 @@ class InvoiceEngine(models.Model):
             customer_id = self._sync_customer(client, move.commercial_partner_id, document.customer)
             marker = client.prepare_create(document)
         except EngineDataError as error:
-            move._engine_report_problem("\n".join(error.problems))
+            move._engine_to_error("\n".join(error.problems))
             return
         except errors.EngineError as error:
             move._engine_write({"engine_attempts": attempt})
             self._handle_move_error(move, error)
             return
-        move._engine_write({
-            "engine_state": "sending",
-            "engine_marker": marker,
-            "engine_attempts": attempt,
-            "engine_next_attempt_at": False,
-        })
+        move._engine_to_sending(marker, attempt)
         self.env.cr.commit()  # the marker must be durable before the engine can store anything
         try:
             ref = self._create_document(client, move, document, customer_id)
@@ -291,10 +286,10 @@ class InvoiceEngine(models.Model):
             return
         except errors.EngineError as error:
             # Any other error means the engine did not store the document.
-            move._engine_write({"engine_state": "queued"})
+            move._engine_back_to_queued()
             self._handle_move_error(move, error)
             return
-        move._engine_adopt(ref)
+        move._engine_to_sent(ref)
         self._mark_healthy()
 
     def _create_document(self, client, move, document, customer_id):
@@ -313,19 +308,18 @@ class InvoiceEngine(models.Model):
         try:
             ref = client.find_document(move._engine_document(self, strict=False), move.engine_marker or {})
         except errors.OutcomeUnknown as error:
-            move._engine_report_problem(
+            move._engine_to_needs_review(
                 _("%(message)s Check the engine, then use “Link existing document” or “Confirm none exists”.",
                   message=error.message),
-                state="needs_review",
             )
             return True
         except errors.EngineError as error:
             self._handle_move_error(move, error)
             return True
         if ref:
-            move._engine_adopt(ref, found_again=True)
+            move._engine_to_sent(ref, found_again=True)
             return True
-        move._engine_write({"engine_state": "queued"})  # the create never arrived: send it now
+        move._engine_back_to_queued()  # the create never arrived: send it now
         return False
 
     def _defer_credit_note(self, move):
@@ -360,13 +354,12 @@ class InvoiceEngine(models.Model):
                 "engine_next_attempt_at": now + self._backoff(attempts),
             })
             if attempts == ATTEMPTS_BEFORE_ALERT:
-                move._engine_report_problem(
+                move._engine_report(
                     _("%(message)s Tried %(count)s times; retrying automatically.", message=error.message, count=attempts),
-                    state="queued",
                 )
             return
         # Rejected, NotFound: a person must fix the data.
-        move._engine_report_problem(self._describe_rejection(error))
+        move._engine_to_error(self._describe_rejection(error))
 
     def _describe_rejection(self, error):
         if isinstance(error, errors.AmbiguousCustomer):
@@ -558,9 +551,8 @@ class InvoiceEngine(models.Model):
             payment.write({"last_error": error.message, "next_attempt_at": now + self._backoff(payment.attempts or 1)})
             return
         payment.write({"state": "error", "last_error": error.message})
-        payment.move_id._engine_report_problem(
+        payment.move_id._engine_report(
             _("The payment of %(amount)s could not be recorded: %(message)s",
               amount=payment.currency_id.format(payment.amount), message=error.message),
-            state=payment.move_id.engine_state,
         )
 

@@ -22,8 +22,7 @@ class InvoiceEngineLinkWizard(models.TransientModel):
     def action_link(self):
         self.ensure_one()
         move = self.move_id
-        if move.engine_state not in ("needs_review", "error", "sending", "queued", "missing"):
-            raise UserError(_("%(move)s is already linked to an engine document.", move=move.display_name))
+        move._engine_check_action("link_existing")
         engine = move.engine_id.sudo()
         client = engine._client(on_exchange=lambda exchange: engine._log_exchange(exchange, move))
         try:
@@ -35,7 +34,7 @@ class InvoiceEngineLinkWizard(models.TransientModel):
             raise UserError(engine._explain(error)) from error
         if move.engine_state == "missing":
             move._engine_forget_remote()
-        move._engine_adopt(ref, found_again=True)
+        move._engine_to_sent(ref, found_again=True)
         move.message_post(body=_("Linked by hand to %(engine)s document %(number)s by %(user)s.",
                                  engine=engine._engine_label(), number=ref.number, user=self.env.user.name))
         return {"type": "ir.actions.act_window_close"}
