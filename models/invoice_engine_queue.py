@@ -313,6 +313,15 @@ class InvoiceEngine(models.Model):
                   message=error.message),
             )
             return True
+        except (errors.Rejected, errors.NotFound) as error:
+            # The engine refused the lookup itself: whether the create arrived stays unknown, and
+            # sending again from an error state would skip the lookup. A person decides.
+            move._engine_to_needs_review(_(
+                "%(engine)s refused to look this document up (HTTP %(status)s), so it is unknown whether it "
+                "was created. Check %(engine)s, then use “Link existing document” or “Confirm none exists”.",
+                engine=self._engine_label(), status=error.status or "?",
+            ))
+            return True
         except errors.EngineError as error:
             self._handle_move_error(move, error)
             return True

@@ -70,6 +70,16 @@ class TestFaults(InvoiceEngineCase):
         self.assertEqual(len(self.remote()), 1)
         self.assertEqual(len(self.requests_to("/invoices.json", "POST")), 2, "not stored the first time: created now")
 
+    def test_a_refused_lookup_leaves_the_decision_to_a_person(self):
+        move = self.create_invoice()
+        self.sandbox.inject("status", method="POST", path=r"/invoices\.json$", status=502)
+        self.run_queue()
+        self.sandbox.inject("status", method="GET", path=r"/invoices\.json$", status=422)
+        self.run_queue_later(minutes=2)
+        self.assertEqual(move.engine_state, "needs_review", "not an error that Retry would send again blindly")
+        self.assertIn("Confirm none exists", move.engine_error)
+        self.assertEqual(len(self.requests_to("/invoices.json", "POST")), 1, "nothing created after the refused lookup")
+
     def test_server_error_on_a_read_is_retried_later(self):
         move = self.create_invoice()
         self.sandbox.inject("status", method="GET", path=r"/subjects\.json$", status=503)
