@@ -45,6 +45,8 @@ class EngineClient(abc.ABC):
     default_base_url = None
     api_domains = ()  # the vendor's own domains; the API URL must be on one of them (or a subdomain)
     engine_label = None
+    # (calls, seconds) the engine documents per account, or None; the throttle spends below it.
+    call_limit = None
 
     @abc.abstractmethod
     def check(self):

@@ -228,6 +228,7 @@ class FakturoidOAuth:
         on_exchange=None,
         clock=time.time,
         timeout=(5, 30),
+        throttle=None,
     ):
         self.base_url = base_url.rstrip("/")
         self.client_id = client_id
@@ -239,6 +240,7 @@ class FakturoidOAuth:
             user_agent=user_agent,
             timeout=timeout,
             on_exchange=on_exchange,
+            throttle=throttle,
         )
 
     def authorize_url(self, redirect_uri, state):
@@ -330,6 +332,7 @@ class FakturoidClient(EngineClient):
     default_base_url = DEFAULT_BASE_URL
     api_domains = API_DOMAINS
     engine_label = ENGINE_LABEL
+    call_limit = (400, 60)  # documented: 400 calls in 60 s per account
 
     def __init__(
         self,
@@ -340,6 +343,7 @@ class FakturoidClient(EngineClient):
         token_provider,
         on_exchange=None,
         timeout=(5, 30),
+        throttle=None,
     ):
         self.account_slug = account_slug
         self._account_path = f"accounts/{quote(account_slug, safe='')}"
@@ -350,6 +354,7 @@ class FakturoidClient(EngineClient):
             user_agent=user_agent,
             timeout=timeout,
             on_exchange=on_exchange,
+            throttle=throttle,
         )
 
     @property

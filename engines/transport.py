@@ -9,7 +9,8 @@ for a create; everything later is ``MaybeCreated`` so the caller reconciles
 before trying again.
 
 What an answer means (error bodies, statuses, rate-limit headers) is the engine's
-``Dialect`` (``engines/dialect.py``). After every call, successful or not, a
+``Dialect`` (``engines/dialect.py``). Before each call the transport asks the
+engine account's ``Throttle`` for a slot; after every call, successful or not, a
 redacted ``Exchange`` goes to ``on_exchange``, and the engine's word on its rate
 limit is kept in ``rate_limit``.
 """
@@ -64,11 +65,13 @@ class HttpTransport:
         user_agent,
         timeout=(5, 30),
         on_exchange=None,
+        throttle=None,
     ):
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.on_exchange = on_exchange
         self.dialect = dialect
+        self.throttle = throttle
         self.rate_limit = None
         self.session = requests.Session()
         self.session.headers["User-Agent"] = user_agent
@@ -93,6 +96,8 @@ class HttpTransport:
     ):
         url = self.url(path)
         redactor = Redactor(_secret_literals(headers, auth))
+        if self.throttle is not None:
+            self.throttle.acquire()  # may wait, or raise RateLimited: then nothing is sent
         call = _Call(operation, method.upper(), url, params, json, redactor, time.monotonic())
         try:
             call.response = self._send(call, headers, auth, expect, is_create)
@@ -163,7 +168,7 @@ class HttpTransport:
         dialect = self.dialect
         status = response.status_code
         if status == 429:
-            raise dialect.rate_limited(response.headers)
+            raise self._engine_says_wait(dialect.rate_limited(response.headers))
         if status >= 500 or status == 408:
             body, detail = self._error_body(response, redactor)
             raise dialect.server_error(status, body, detail, is_create)
@@ -171,7 +176,7 @@ class HttpTransport:
             location = redactor.url(response.headers.get("Location", "?"))
             raise dialect.unexpected_answer(status, is_create, "a redirect", f"to {location}")
         if status >= 400:
-            raise dialect.error(status, *self._error_body(response, redactor))
+            raise self._engine_says_wait(dialect.error(status, *self._error_body(response, redactor)))
         headers = response.headers
         if expect == EXPECT_NONE:
             return HttpResponse(status, headers)
@@ -205,6 +210,14 @@ class HttpTransport:
         if state is None:
             return
         self.rate_limit = state
+        if self.throttle is not None:
+            self.throttle.observe(state)
+
+    def _engine_says_wait(self, error):
+        """When the engine asks to slow down, every worker of its account waits as long as asked."""
+        if isinstance(error, RateLimited) and self.throttle is not None:
+            self.throttle.hold(error.retry_after)
+        return error
 
     # -- recording ---------------------------------------------------------
 

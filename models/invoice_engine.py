@@ -414,6 +414,7 @@ class InvoiceEngine(models.Model):
             user_agent=self._user_agent(),
             token_provider=self._fakturoid_token_provider(on_exchange),
             on_exchange=on_exchange,
+            throttle=self._throttle(),
         )
 
     def _fakturoid_oauth(self, on_exchange=None):
@@ -433,6 +434,7 @@ class InvoiceEngine(models.Model):
             on_exchange=on_exchange or self._log_exchange,
             # Expiry is computed with the clock that later judges freshness (_token_is_fresh).
             clock=_now_timestamp,
+            throttle=self._throttle(),
         )
 
     # ------------------------------------------------------------------

@@ -17,6 +17,7 @@ from odoo.addons.account_invoice_engine.engines.errors import (
     RateLimited,
     Rejected,
 )
+from odoo.addons.account_invoice_engine.engines.throttle import Throttle
 from odoo.addons.account_invoice_engine.engines.transport import HttpTransport
 
 from .test_engine_fakturoid import USER_AGENT, FakturoidSandboxCase, make_document, make_line, make_party
@@ -43,11 +44,27 @@ class ErrorTextDialect(Dialect):
         return None
 
 
+class FakeThrottle:
+    def __init__(self):
+        self.acquired, self.held = 0, []
+
+    def acquire(self):
+        self.acquired += 1
+
+    def hold(self, seconds):
+        self.held.append(seconds)
+
+    def observe(self, rate_limit):
+        pass
+
+
 @tagged("post_install", "-at_install")
 class TestTransportDialect(FakturoidSandboxCase):
 
-    def transport(self, dialect=None):
-        return HttpTransport(self.sandbox.url, dialect=dialect or ErrorTextDialect(), user_agent=USER_AGENT)
+    def transport(self, dialect=None, throttle=None):
+        return HttpTransport(
+            self.sandbox.url, dialect=dialect or ErrorTextDialect(), user_agent=USER_AGENT, throttle=throttle
+        )
 
     def answer(self, status, body=None):
         self.sandbox.inject("status", path=f"^{PATH}$", status=status, body=body)
@@ -77,10 +94,13 @@ class TestTransportDialect(FakturoidSandboxCase):
         self.assertEqual(response.data["number"], "0042")
 
     def test_engine_specific_status_and_its_default_delay(self):
+        throttle = FakeThrottle()
         self.answer(403, {"errorText": "Ai depasit limita de apeluri."})
         with self.assertRaises(RateLimited) as caught:
-            self.transport().request("status", "GET", PATH)
+            self.transport(throttle=throttle).request("status", "GET", PATH)
         self.assertEqual((caught.exception.status, caught.exception.retry_after), (403, 600))
+        self.assertEqual(throttle.held, [600], "every worker of the account waits as asked")
+        self.assertEqual(throttle.acquired, 1)
 
     def test_neutral_statuses(self):
         dialect = Dialect("Lei Facturi")
@@ -107,6 +127,15 @@ class TestTransportDialect(FakturoidSandboxCase):
         with self.assertRaises(RateLimited) as caught:
             self.transport().request("status", "GET", PATH)
         self.assertEqual(caught.exception.retry_after, 600)
+
+    def test_a_call_the_throttle_refuses_is_never_sent(self):
+        throttle = Throttle(30, 10, label="Lei Facturi")
+        throttle.hold(600)
+        before = len(self.sandbox.requests)
+        with self.assertRaises(RateLimited) as caught:
+            self.transport(throttle=throttle).request("create_document", "POST", PATH, json={}, is_create=True)
+        self.assertAlmostEqual(caught.exception.retry_after, 600, delta=1)
+        self.assertEqual(len(self.sandbox.requests), before)
 
     def test_a_dialect_needs_a_label(self):
         with self.assertRaises(ValueError):
