@@ -211,13 +211,21 @@ class HttpTransport:
             return
         self.rate_limit = state
         if self.throttle is not None:
-            self.throttle.observe(state)
+            self._tell_throttle(self.throttle.observe, state)
 
     def _engine_says_wait(self, error):
         """When the engine asks to slow down, every worker of its account waits as long as asked."""
         if isinstance(error, RateLimited) and self.throttle is not None:
-            self.throttle.hold(error.retry_after)
+            self._tell_throttle(self.throttle.hold, error.retry_after)
         return error
+
+    def _tell_throttle(self, tell, news):
+        try:
+            tell(news)
+        except Exception:
+            # The engine has answered: a throttle that cannot store the news must not turn
+            # a document the engine created into a failure.
+            _logger.exception("Could not pass %s's rate limit on to the throttle", self.dialect.label)
 
     # -- recording ---------------------------------------------------------
 

@@ -5,6 +5,7 @@ Fakturownia (``"status": "error"`` under 200) plugs into the one transport; the 
 faults serve the answers over real HTTP.
 """
 import inspect
+import logging
 
 from odoo.tests.common import tagged
 
@@ -17,10 +18,19 @@ from odoo.addons.account_invoice_engine.engines.errors import (
     RateLimited,
     Rejected,
 )
+from odoo.addons.account_invoice_engine.engines.fakturoid import FakturoidDialect
 from odoo.addons.account_invoice_engine.engines.throttle import Throttle
 from odoo.addons.account_invoice_engine.engines.transport import HttpTransport
 
-from .test_engine_fakturoid import USER_AGENT, FakturoidSandboxCase, make_document, make_line, make_party
+from .test_engine_fakturoid import (
+    ENGINE_LOGGER,
+    SLUG,
+    USER_AGENT,
+    FakturoidSandboxCase,
+    make_document,
+    make_line,
+    make_party,
+)
 
 PATH = "/engine/invoice"
 
@@ -136,6 +146,21 @@ class TestTransportDialect(FakturoidSandboxCase):
             self.transport(throttle=throttle).request("create_document", "POST", PATH, json={}, is_create=True)
         self.assertAlmostEqual(caught.exception.retry_after, 600, delta=1)
         self.assertEqual(len(self.sandbox.requests), before)
+
+    def test_a_failing_throttle_never_fails_an_answered_call(self):
+        class BrokenThrottle(FakeThrottle):
+            def observe(self, rate_limit):
+                raise RuntimeError("throttle table locked")
+
+        transport = HttpTransport(
+            self.sandbox.api_url, dialect=FakturoidDialect(), user_agent=USER_AGENT, throttle=BrokenThrottle()
+        )
+        with self.assertLogs(ENGINE_LOGGER, logging.ERROR):
+            response = transport.request(
+                "check", "GET", f"accounts/{SLUG}/account.json",
+                headers={"Authorization": f"Bearer {self.provide_token(False)}"},
+            )
+        self.assertEqual(response.data["currency"], "CZK")
 
     def test_a_dialect_needs_a_label(self):
         with self.assertRaises(ValueError):
