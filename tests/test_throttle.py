@@ -6,10 +6,9 @@ limit is low; two threads with their own PostgreSQL connections share one window
 import random
 import threading
 import time
-import unittest
 from unittest.mock import patch
 
-from odoo.tests import tagged
+from odoo.tests.common import BaseCase, tagged
 
 from odoo.addons.account_invoice_engine.engines.base import RateLimitState
 from odoo.addons.account_invoice_engine.engines.errors import RateLimited
@@ -45,7 +44,7 @@ def busiest_window(starts, window):
 
 
 @tagged("post_install", "-at_install")
-class TestThrottleWindow(unittest.TestCase):
+class TestThrottleWindow(BaseCase):
 
     def setUp(self):
         self.clock = FakeClock()
