@@ -25,7 +25,7 @@ class Exchange:
 
 @dataclass(frozen=True)
 class RateLimitState:
-    """The engine's last word on its rate limit (Fakturoid ``X-RateLimit`` headers)."""
+    """The engine's last word on its rate limit, as its dialect reads the answer's headers."""
 
     limit: int | None
     remaining: int | None

@@ -85,6 +85,11 @@ CLEARABLE_SUBJECT_FIELDS = (
 
 # -- the dialect ---------------------------------------------------------------
 
+USER_AGENT_ADVICE = (
+    "Set a User-Agent with an application name and a contact e-mail, e.g. "
+    "'Odoo (it@example.com)', in the engine settings."
+)
+
 
 class FakturoidDialect(Dialect):
     """Fakturoid's error bodies, its 402 and User-Agent rules, its ``X-RateLimit`` headers."""
@@ -149,12 +154,6 @@ class FakturoidDialect(Dialect):
         if reset is not None:
             return max(reset, 1.0)
         return super().retry_after(headers)
-
-
-USER_AGENT_ADVICE = (
-    "Set a User-Agent with an application name and a contact e-mail, e.g. "
-    "'Odoo (it@example.com)', in the engine settings."
-)
 
 
 def _overdue_invoice_urls(body):
