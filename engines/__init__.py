@@ -1,8 +1,10 @@
 """Engine clients: pure Python, no ``odoo`` import (see DESIGN §1)."""
 from .base import EngineClient, Exchange, RateLimitState
+from .dialect import Dialect
 from .errors import (
     AmbiguousCustomer,
     AuthError,
+    CustomerGone,
     EngineError,
     MaybeCreated,
     NotFound,
@@ -22,6 +24,8 @@ __all__ = [
     "CLIENT_CLASSES",
     "AmbiguousCustomer",
     "AuthError",
+    "CustomerGone",
+    "Dialect",
     "EngineClient",
     "EngineError",
     "Exchange",

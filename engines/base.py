@@ -25,7 +25,7 @@ class Exchange:
 
 @dataclass(frozen=True)
 class RateLimitState:
-    """The engine's last word on its rate limit (Fakturoid ``X-RateLimit`` headers)."""
+    """The engine's last word on its rate limit, as its dialect reads the answer's headers."""
 
     limit: int | None
     remaining: int | None
@@ -54,6 +54,7 @@ class Capabilities:
     async_pdf: bool  # the PDF may not be rendered yet right after the create (answered later)
     reads_back_payments: bool  # the payments a document holds can be listed
     tax_authority: str = ""  # the clearance system whose status the engine reports ("KSeF"), "" if none
+    call_limit: tuple | None = None  # (calls, seconds) documented per account; the throttle spends below it
 
     @property
     def keeps_customers(self):

@@ -8,6 +8,7 @@ classes below, each carrying a message a person can act on.
     RateLimited      the engine asked us to slow down: stop the batch, resume after ``retry_after``
     TransientError   nothing was stored (5xx on a read, connection refused): retry later
     Rejected         the engine refused the data (4xx validation): a person must fix it
+      CustomerGone   ... because the customer's record the document names is gone from the engine
     MaybeCreated     a create may have been stored although no answer came back
     NotFound         the remote object does not exist (any more)
     AmbiguousCustomer  several engine records may be the customer: a person chooses
@@ -61,6 +62,13 @@ class Rejected(EngineError):
     def __init__(self, message, *, field_errors=None, status=None, details=None):
         super().__init__(message, status=status, details=details)
         self.field_errors = field_errors or {}
+
+
+class CustomerGone(Rejected):
+    """The engine refused a document because its customer record no longer exists there.
+
+    The customer was deleted in the engine: link or create it afresh, then send again.
+    """
 
 
 class MaybeCreated(EngineError):

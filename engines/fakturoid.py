@@ -13,7 +13,12 @@ Wire facts this module relies on:
   in ``matching``;
 * there is no line discount: a discounted line is sent as the full line plus a
   negative discount line, which keeps the bases equal to Odoo's subtotals;
-* ``download.pdf`` answers 204 until the PDF is rendered.
+* ``download.pdf`` answers 204 until the PDF is rendered;
+* about 400 calls a minute, announced in ``X-RateLimit-Policy: default;q=400;w=60`` and
+  ``X-RateLimit: default;r=<remaining>;t=<seconds to reset>``; over it, 429;
+* errors come as ``{"errors": {field: [message]}}`` (in Czech on Czech accounts) or
+  ``{"error": .., "error_description": ..}``; an unpaid subscription blocks the account
+  with 402 and the overdue invoices.
 """
 import time
 from dataclasses import dataclass
@@ -21,7 +26,8 @@ from datetime import date
 from decimal import Decimal
 from urllib.parse import quote, urlencode
 
-from .base import CREDENTIAL_OAUTH2, CUSTOMERS_SEPARATE, Capabilities, EngineClient
+from .base import CREDENTIAL_OAUTH2, CUSTOMERS_SEPARATE, Capabilities, EngineClient, RateLimitState
+from .dialect import Dialect, flatten_field_errors
 from .document import (
     REMOTE_CANCELLED,
     REMOTE_OPEN,
@@ -37,7 +43,7 @@ from .document import (
     RemoteRef,
     RemoteStatus,
 )
-from .errors import AuthError, NotFound, OutcomeUnknown, Rejected, TransientError
+from .errors import AuthError, CustomerGone, NotFound, OutcomeUnknown, Rejected, TransientError
 from .transport import EXPECT_BYTES, EXPECT_NONE, HttpTransport
 
 DEFAULT_BASE_URL = "https://app.fakturoid.cz/api/v3"
@@ -93,6 +99,117 @@ CLEARABLE_SUBJECT_FIELDS = (
 )
 
 
+# -- the dialect ---------------------------------------------------------------
+
+USER_AGENT_ADVICE = (
+    "Set a User-Agent with an application name and a contact e-mail, e.g. "
+    "'Odoo (it@example.com)', in the engine settings."
+)
+
+
+class FakturoidDialect(Dialect):
+    """Fakturoid's error bodies, its 402 and User-Agent rules, its ``X-RateLimit`` headers."""
+
+    label = ENGINE_LABEL
+    summary_keys = ("status", "error", "error_description", "message")
+    forbidden_hint = (
+        "Fakturoid also answers 403 to a User-Agent without a contact e-mail: set one in the engine settings."
+    )
+
+    def field_errors(self, body):
+        """``{"errors": {field: [msg]}}`` and ``{"error": .., "error_description": ..}`` as ``{field: [msg]}``."""
+        if not isinstance(body, dict):
+            return {}
+        errors = body.get("errors")
+        if isinstance(errors, dict):
+            return flatten_field_errors(errors)
+        if isinstance(errors, list) and errors:
+            return {"base": [str(message) for message in errors]}
+        if body.get("error"):
+            return {str(body["error"]): [str(body.get("error_description") or body["error"])]}
+        return {}
+
+    def client_error(self, status, body, detail):
+        if status == 402:
+            return AuthError(
+                "The Fakturoid account is blocked for an unpaid Fakturoid subscription (HTTP 402). "
+                f"Pay the overdue Fakturoid invoices{_overdue_invoice_urls(body)}, then sending resumes.",
+                reason="account_blocked",
+                status=status,
+                details=body,
+            )
+        if status == 400 and "user-agent" in detail.lower().replace("_", "-").replace(" ", "-"):
+            return AuthError(
+                f"Fakturoid refused the request because of the User-Agent ({detail}). "
+                f"{USER_AGENT_ADVICE}",
+                reason="user_agent",
+                status=status,
+                details=body,
+            )
+        return None
+
+    def invalid_header(self, exc):
+        return AuthError(
+            f"Fakturoid cannot be called with this User-Agent ({exc}). {USER_AGENT_ADVICE}",
+            reason="user_agent",
+        )
+
+    def rate_limit_state(self, headers, previous):
+        policy = _structured_params(headers.get("X-RateLimit-Policy"))
+        current = _structured_params(headers.get("X-RateLimit"))
+        if not policy and not current:
+            return None
+        return RateLimitState(
+            limit=_as_int(policy.get("q"), previous.limit if previous else None),
+            remaining=_as_int(current.get("r"), None),
+            reset_after=_as_float(current.get("t"), None),
+        )
+
+    def retry_after(self, headers):
+        reset = _as_float(_structured_params(headers.get("X-RateLimit")).get("t"), None)
+        if reset is not None:
+            return max(reset, 1.0)
+        return super().retry_after(headers)
+
+
+def _overdue_invoice_urls(body):
+    if not isinstance(body, dict):
+        return ""
+    urls = [
+        invoice.get("invoice_url")
+        for invoice in body.get("overdue_invoices") or ()
+        if isinstance(invoice, dict) and invoice.get("invoice_url")
+    ]
+    return f" ({', '.join(urls)})" if urls else ""
+
+
+def _structured_params(value):
+    """``default;q=400;w=60`` -> ``{"q": "400", "w": "60"}`` (first policy only)."""
+    if not value:
+        return {}
+    first = value.split(",", 1)[0]
+    params = {}
+    for item in first.split(";")[1:]:
+        key, _sep, raw = item.strip().partition("=")
+        if key:
+            params[key.strip().lower()] = raw.strip().strip('"')
+    return params
+
+
+def _as_int(value, default):
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def _as_float(value, default):
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return default
+
+
 # -- OAuth -------------------------------------------------------------------
 
 
@@ -126,6 +243,7 @@ class FakturoidOAuth:
         on_exchange=None,
         clock=time.time,
         timeout=(5, 30),
+        throttle=None,
     ):
         self.base_url = base_url.rstrip("/")
         self.client_id = client_id
@@ -133,10 +251,11 @@ class FakturoidOAuth:
         self._clock = clock
         self._transport = HttpTransport(
             self.base_url,
+            dialect=FakturoidDialect(),
             user_agent=user_agent,
             timeout=timeout,
             on_exchange=on_exchange,
-            engine_label=ENGINE_LABEL,
+            throttle=throttle,
         )
 
     def authorize_url(self, redirect_uri, state):
@@ -234,6 +353,7 @@ class FakturoidClient(EngineClient):
         customers=CUSTOMERS_SEPARATE,  # subjects
         async_pdf=True,  # download.pdf answers 204 while rendering
         reads_back_payments=True,  # payments are listed on the invoice
+        call_limit=(400, 60),  # documented: 400 calls in 60 s per account
     )
 
     def __init__(
@@ -245,16 +365,18 @@ class FakturoidClient(EngineClient):
         token_provider,
         on_exchange=None,
         timeout=(5, 30),
+        throttle=None,
     ):
         self.account_slug = account_slug
         self._account_path = f"accounts/{quote(account_slug, safe='')}"
         self._token_provider = token_provider
         self._transport = HttpTransport(
             base_url,
+            dialect=FakturoidDialect(),
             user_agent=user_agent,
             timeout=timeout,
             on_exchange=on_exchange,
-            engine_label=ENGINE_LABEL,
+            throttle=throttle,
         )
 
     @property
@@ -377,9 +499,17 @@ class FakturoidClient(EngineClient):
 
     def create_document(self, document, customer_id):
         payload = invoice_payload(document, customer_id)
-        data = self._call(
-            "create_document", "POST", "invoices.json", json=payload, is_create=True
-        ).data
+        try:
+            data = self._call(
+                "create_document", "POST", "invoices.json", json=payload, is_create=True
+            ).data
+        except Rejected as error:
+            if "subject_id" not in error.field_errors:
+                raise
+            # The subject was deleted in Fakturoid since it was linked.
+            raise CustomerGone(
+                error.message, field_errors=error.field_errors, status=error.status, details=error.details
+            ) from None
         return remote_ref(data)
 
     def find_document(self, document, marker):

@@ -8,28 +8,27 @@ server (connection refused, DNS, connect timeout) is a plain ``TransientError``
 for a create; everything later is ``MaybeCreated`` so the caller reconciles
 before trying again.
 
-After every call, successful or not, a redacted ``Exchange`` goes to
-``on_exchange``; the rate-limit headers are kept in ``rate_limit``.
+What an answer means (error bodies, statuses, rate-limit headers) is the engine's
+``Dialect`` (``engines/dialect.py``). Before each call the transport asks the
+engine account's ``Throttle`` for a slot; after every call, successful or not, a
+redacted ``Exchange`` goes to ``on_exchange``, and the engine's word on its rate
+limit is kept in ``rate_limit``.
 """
-import email.utils
 import html
-import json
 import logging
 import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 
 import requests
 from urllib3.exceptions import MaxRetryError, NewConnectionError
 
-from .base import Exchange, RateLimitState
+from .base import Exchange
 from .errors import (
     AuthError,
     EngineError,
     MaybeCreated,
-    NotFound,
     RateLimited,
     Rejected,
     TransientError,
@@ -42,7 +41,6 @@ EXPECT_JSON = "json"
 EXPECT_BYTES = "bytes"
 EXPECT_NONE = "none"
 
-DEFAULT_RETRY_AFTER = 60.0
 _HTML_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 _HTML_NOISE = re.compile(r"<(script|style)[^>]*>.*?</\1>|<[^>]+>", re.IGNORECASE | re.DOTALL)
 _SUMMARY_LENGTH = 120
@@ -63,15 +61,17 @@ class HttpTransport:
         self,
         base_url,
         *,
+        dialect,
         user_agent,
         timeout=(5, 30),
         on_exchange=None,
-        engine_label="Fakturoid",
+        throttle=None,
     ):
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.on_exchange = on_exchange
-        self.engine_label = engine_label
+        self.dialect = dialect
+        self.throttle = throttle
         self.rate_limit = None
         self.session = requests.Session()
         self.session.headers["User-Agent"] = user_agent
@@ -96,6 +96,8 @@ class HttpTransport:
     ):
         url = self.url(path)
         redactor = Redactor(_secret_literals(headers, auth))
+        if self.throttle is not None:
+            self.throttle.acquire()  # may wait, or raise RateLimited: then nothing is sent
         call = _Call(operation, method.upper(), url, params, json, redactor, time.monotonic())
         try:
             call.response = self._send(call, headers, auth, expect, is_create)
@@ -129,7 +131,7 @@ class HttpTransport:
             raise self._network_error(exc, is_create) from None
 
     def _network_error(self, exc, is_create):
-        engine = self.engine_label
+        engine = self.dialect.label
         if isinstance(exc, _BAD_ADDRESS):
             return AuthError(
                 f"The {engine} address is not a valid URL ({exc}). "
@@ -137,12 +139,7 @@ class HttpTransport:
                 reason="invalid_credentials",
             )
         if isinstance(exc, requests.exceptions.InvalidHeader):
-            return AuthError(
-                f"{engine} cannot be called with this User-Agent ({exc}). Set a User-Agent with an "
-                "application name and a contact e-mail, e.g. 'Odoo (it@example.com)', in the engine "
-                "settings.",
-                reason="user_agent",
-            )
+            return self.dialect.invalid_header(exc)
         if isinstance(exc, requests.exceptions.InvalidJSONError):
             return Rejected(
                 f"The data for {engine} could not be encoded as JSON ({exc}); nothing was sent."
@@ -167,16 +164,19 @@ class HttpTransport:
     # -- interpreting ------------------------------------------------------
 
     def _interpret(self, response, expect, is_create, redactor):
+        """The ``HttpResponse`` of a successful answer; the dialect's error for any other."""
+        dialect = self.dialect
         status = response.status_code
         if status == 429:
-            raise self._rate_limited(response)
+            raise self._engine_says_wait(dialect.rate_limited(response.headers))
         if status >= 500 or status == 408:
-            raise self._server_error(response, is_create, redactor)
+            body, detail = self._error_body(response, redactor)
+            raise dialect.server_error(status, body, detail, is_create)
         if 300 <= status < 400:
             location = redactor.url(response.headers.get("Location", "?"))
-            raise self._unexpected_answer(response, is_create, "a redirect", f"to {location}")
+            raise dialect.unexpected_answer(status, is_create, "a redirect", f"to {location}")
         if status >= 400:
-            raise self._client_error(response, redactor)
+            raise self._engine_says_wait(dialect.error(status, *self._error_body(response, redactor)))
         headers = response.headers
         if expect == EXPECT_NONE:
             return HttpResponse(status, headers)
@@ -186,130 +186,46 @@ class HttpTransport:
             return HttpResponse(status, headers)
         data = _decode_json(response)
         if data is _NOT_JSON:
-            raise self._unexpected_answer(response, is_create, *_describe_page(response))
+            raise dialect.unexpected_answer(status, is_create, *_describe_page(response))
+        error = dialect.error_under_success(status, data)
+        if error is not None:
+            raise error
         return HttpResponse(status, headers, data=data)
 
-    def _rate_limited(self, response):
-        retry_after = self._retry_after(response.headers)
-        return RateLimited(
-            f"{self.engine_label} asks to slow down: too many calls in a short time. "
-            f"Sending resumes automatically in {retry_after:g} seconds; nothing to do.",
-            retry_after=retry_after,
-            status=429,
-        )
-
-    def _server_error(self, response, is_create, redactor):
-        engine = self.engine_label
-        status = response.status_code
-        detail = redactor.text(_error_summary(response))
-        what = f"{engine} had a temporary problem (HTTP {status}{': ' + detail if detail else ''})"
-        if is_create:
-            return MaybeCreated(
-                f"{what} while receiving the document, so it may or may not have been created. "
-                f"It is looked up in {engine} before any new attempt; nothing to do unless this persists.",
-                status=status,
-                details=_decode_json_or_none(response),
-            )
-        return TransientError(
-            f"{what}. This is retried automatically; nothing to do unless it persists.",
-            status=status,
-            details=_decode_json_or_none(response),
-        )
-
-    def _unexpected_answer(self, response, is_create, kind, summary):
-        engine = self.engine_label
-        message = (
-            f"{engine} answered with {kind} instead of JSON (HTTP {response.status_code})"
-            f"{': ' + summary if summary else ''}. {engine} may be under maintenance, or a proxy "
-            "is in the way"
-        )
-        if is_create:
-            return MaybeCreated(
-                f"{message}; the document may have been created. It is looked up in {engine} "
-                "before any new attempt.",
-                status=response.status_code,
-            )
-        return TransientError(f"{message}. This is retried automatically.", status=response.status_code)
-
-    def _client_error(self, response, redactor):
-        engine = self.engine_label
-        status = response.status_code
+    def _error_body(self, response, redactor):
+        """``(decoded JSON or None, short redacted reason)`` of an error answer."""
         body = _decode_json_or_none(response)
-        detail = redactor.text(_error_summary(response))
-        if status == 401:
-            return AuthError(
-                f"{engine} refused access (HTTP 401): the connection was revoked or has expired. "
-                f"Reconnect the {engine} engine in its settings.",
-                reason="token_revoked",
-                status=status,
-                details=body,
-            )
-        if status == 402:
-            return AuthError(
-                f"The {engine} account is blocked for an unpaid {engine} subscription (HTTP 402). "
-                f"Pay the overdue {engine} invoices{_overdue_invoice_urls(body)}, then sending resumes.",
-                reason="account_blocked",
-                status=status,
-                details=body,
-            )
-        if status == 403:
-            return AuthError(
-                f"{engine} refused access (HTTP 403{': ' + detail if detail else ''}). Check that the "
-                f"connected {engine} user may use this account and its API. {engine} also answers 403 "
-                "to a User-Agent without a contact e-mail: set one in the engine settings.",
-                reason="forbidden",
-                status=status,
-                details=body,
-            )
-        if status == 400 and "user-agent" in detail.lower().replace("_", "-").replace(" ", "-"):
-            return AuthError(
-                f"{engine} refused the request because of the User-Agent ({detail}). Set a User-Agent "
-                "with an application name and a contact e-mail, e.g. 'Odoo (it@example.com)', in the "
-                "engine settings.",
-                reason="user_agent",
-                status=status,
-                details=body,
-            )
-        if status == 404:
-            return NotFound(
-                f"{engine} does not know this record (HTTP 404{': ' + detail if detail else ''}); "
-                f"it may have been deleted in {engine}.",
-                status=status,
-                details=body,
-            )
-        field_errors = _field_errors(body)
-        listed = "; ".join(f"{name}: {', '.join(texts)}" for name, texts in field_errors.items())
-        reason = (listed or detail or "no reason given").rstrip(".")
-        return Rejected(
-            f"{engine} refused the data (HTTP {status}): {reason}. "
-            "Correct it in Odoo, then send again.",
-            field_errors=field_errors,
-            status=status,
-            details=body,
-        )
+        if isinstance(body, dict):
+            detail = self.dialect.error_summary(body)
+        elif response.content:
+            detail = truncate(_page_text(response), _SUMMARY_LENGTH)
+        else:
+            detail = ""
+        return body, redactor.text(detail)
 
     # -- rate limit --------------------------------------------------------
 
     def _remember_rate_limit(self, headers):
-        policy = _structured_params(headers.get("X-RateLimit-Policy"))
-        current = _structured_params(headers.get("X-RateLimit"))
-        if not policy and not current:
+        state = self.dialect.rate_limit_state(headers, self.rate_limit)
+        if state is None:
             return
-        previous = self.rate_limit or RateLimitState(None, None, None)
-        self.rate_limit = RateLimitState(
-            limit=_as_int(policy.get("q"), previous.limit),
-            remaining=_as_int(current.get("r"), None),
-            reset_after=_as_float(current.get("t"), None),
-        )
+        self.rate_limit = state
+        if self.throttle is not None:
+            self._tell_throttle(self.throttle.observe, state)
 
-    def _retry_after(self, headers):
-        reset = _as_float(_structured_params(headers.get("X-RateLimit")).get("t"), None)
-        if reset is not None:
-            return max(reset, 1.0)
-        retry_after = _parse_retry_after(headers.get("Retry-After"))
-        if retry_after is not None:
-            return max(retry_after, 1.0)
-        return DEFAULT_RETRY_AFTER
+    def _engine_says_wait(self, error):
+        """When the engine asks to slow down, every worker of its account waits as long as asked."""
+        if isinstance(error, RateLimited) and self.throttle is not None:
+            self._tell_throttle(self.throttle.hold, error.retry_after)
+        return error
+
+    def _tell_throttle(self, tell, news):
+        try:
+            tell(news)
+        except Exception:
+            # The engine has answered: a throttle that cannot store the news must not turn
+            # a document the engine created into a failure.
+            _logger.exception("Could not pass %s's rate limit on to the throttle", self.dialect.label)
 
     # -- recording ---------------------------------------------------------
 
@@ -331,7 +247,7 @@ class HttpTransport:
         except Exception:
             # Losing a log row must never turn a document the engine created
             # into a failure: the caller would then create it a second time.
-            _logger.exception("Could not record the %s call %s", self.engine_label, exchange.operation)
+            _logger.exception("Could not record the %s call %s", self.dialect.label, exchange.operation)
 
 
 @dataclass
@@ -458,108 +374,3 @@ def _describe_page(response):
     is_html = "html" in content_type or b"<html" in response.content[:512].lower()
     kind = "an HTML page" if is_html else "plain text"
     return kind, truncate(_page_text(response), _SUMMARY_LENGTH)
-
-
-def _error_summary(response):
-    """A short, human-readable reason from an error body, JSON or not."""
-    body = _decode_json_or_none(response)
-    if isinstance(body, dict):
-        parts = [
-            str(body[key])
-            for key in ("status", "error", "error_description", "message")
-            if body.get(key) and isinstance(body[key], (str, int))
-        ]
-        if parts:
-            return truncate(": ".join(dict.fromkeys(parts)), 300)
-        if body.get("errors"):
-            return truncate(json.dumps(body["errors"], ensure_ascii=False), 300)
-        return ""
-    if not response.content:
-        return ""
-    return truncate(_page_text(response), _SUMMARY_LENGTH)
-
-
-def _field_errors(body):
-    """``{"errors": {field: [msg]}}`` and ``{"error": .., "error_description": ..}`` as ``{field: [msg]}``."""
-    if not isinstance(body, dict):
-        return {}
-    errors = body.get("errors")
-    if isinstance(errors, dict):
-        return _flatten_errors(errors)
-    if isinstance(errors, list) and errors:
-        return {"base": [str(message) for message in errors]}
-    if body.get("error"):
-        return {str(body["error"]): [str(body.get("error_description") or body["error"])]}
-    return {}
-
-
-def _flatten_errors(errors, prefix=""):
-    flat = {}
-    for name, messages in errors.items():
-        key = f"{prefix}{name}"
-        if isinstance(messages, dict):
-            flat.update(_flatten_errors(messages, f"{key}."))
-        elif isinstance(messages, list):
-            texts = [message for message in messages if not isinstance(message, dict)]
-            for index, nested in enumerate(m for m in messages if isinstance(m, dict)):
-                flat.update(_flatten_errors(nested, f"{key}[{index}]."))
-            if texts:
-                flat[key] = [str(text) for text in texts]
-        else:
-            flat[key] = [str(messages)]
-    return flat
-
-
-def _overdue_invoice_urls(body):
-    if not isinstance(body, dict):
-        return ""
-    urls = [
-        invoice.get("invoice_url")
-        for invoice in body.get("overdue_invoices") or ()
-        if isinstance(invoice, dict) and invoice.get("invoice_url")
-    ]
-    return f" ({', '.join(urls)})" if urls else ""
-
-
-def _structured_params(value):
-    """``default;q=400;w=60`` -> ``{"q": "400", "w": "60"}`` (first policy only)."""
-    if not value:
-        return {}
-    first = value.split(",", 1)[0]
-    params = {}
-    for item in first.split(";")[1:]:
-        key, _sep, raw = item.strip().partition("=")
-        if key:
-            params[key.strip().lower()] = raw.strip().strip('"')
-    return params
-
-
-def _parse_retry_after(value):
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return float(value)
-    except ValueError:
-        pass
-    try:
-        moment = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return (moment - datetime.now(timezone.utc)).total_seconds()
-
-
-def _as_int(value, default):
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return default
-
-
-def _as_float(value, default):
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return default

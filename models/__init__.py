@@ -1,6 +1,7 @@
 from . import invoice_engine
 from . import invoice_engine_fakturoid
 from . import invoice_engine_token
+from . import invoice_engine_throttle
 from . import invoice_engine_reference
 from . import invoice_engine_partner
 from . import invoice_engine_partner_candidate

@@ -120,6 +120,7 @@ class InvoiceEngine(models.Model):
             user_agent=self._user_agent(),
             token_provider=self._fakturoid_token_provider(on_exchange),
             on_exchange=on_exchange,
+            throttle=self._throttle(),
         )
 
     def _prepare_connection_test(self):
@@ -177,6 +178,7 @@ class InvoiceEngine(models.Model):
             on_exchange=on_exchange or self._log_exchange,
             # Expiry is computed with the clock that later judges freshness.
             clock=now_timestamp,
+            throttle=self._throttle(),
         )
 
     def action_fakturoid_connect(self):

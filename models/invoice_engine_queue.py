@@ -295,9 +295,8 @@ class InvoiceEngine(models.Model):
     def _create_document(self, client, move, document, customer_id):
         try:
             return client.create_document(document, customer_id)
-        except errors.Rejected as error:
-            if "subject_id" not in error.field_errors:
-                raise
+        except errors.CustomerGone:
+            pass
         # The customer's record is gone from the engine (deleted there): link it afresh, once.
         self._forget_customer(move.commercial_partner_id)
         customer_id = self._sync_customer(client, move.commercial_partner_id, document.customer)

@@ -11,3 +11,5 @@ from . import test_concurrency
 from . import test_committed_calls
 from . import test_customer_match
 from . import test_engine_states
+from . import test_transport_dialect
+from . import test_throttle

@@ -42,11 +42,13 @@ from odoo.addons.account_invoice_engine.engines.errors import (
 )
 from odoo.addons.account_invoice_engine.engines.fakturoid import (
     FakturoidClient,
+    FakturoidDialect,
     FakturoidOAuth,
     TokenSet,
 )
 from odoo.addons.account_invoice_engine.engines.redact import Redactor
-from odoo.addons.account_invoice_engine.engines.transport import HttpTransport, _parse_retry_after
+from odoo.addons.account_invoice_engine.engines.dialect import Dialect, parse_retry_after
+from odoo.addons.account_invoice_engine.engines.transport import HttpTransport
 from odoo.addons.account_invoice_engine.sandbox.fakturoid import FakturoidSandbox
 
 from .loopback import LoopbackHttpMixin
@@ -275,10 +277,10 @@ class TestFakturoidTransportErrors(FakturoidSandboxCase):
         self.assertEqual(caught.exception.retry_after, 60)
 
     def test_retry_after_header_is_the_fallback(self):
-        self.assertEqual(_parse_retry_after("12"), 12)
+        self.assertEqual(parse_retry_after("12"), 12)
         in_a_while = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(time.time() + 30))
-        self.assertAlmostEqual(_parse_retry_after(in_a_while), 30, delta=2)
-        self.assertIsNone(_parse_retry_after("soon"))
+        self.assertAlmostEqual(parse_retry_after(in_a_while), 30, delta=2)
+        self.assertIsNone(parse_retry_after("soon"))
 
     def test_invalid_token_is_token_revoked(self):
         client = self.make_client(token_provider=lambda force_refresh: "not-a-token")
@@ -978,7 +980,7 @@ class TestHttpTransportContract(FakturoidSandboxCase):
     """The transport on its own, as the other engines will use it."""
 
     def test_not_json_under_200_for_a_create_and_a_read(self):
-        transport = HttpTransport(self.sandbox.url, user_agent=USER_AGENT, engine_label="SmartBill")
+        transport = HttpTransport(self.sandbox.url, dialect=Dialect("SmartBill"), user_agent=USER_AGENT)
         self.sandbox.inject("html", path=r"^/maintenance", times=2, title="Service Unavailable")
         with self.assertRaises(MaybeCreated) as caught:
             transport.request("create_document", "POST", "/maintenance", json={}, is_create=True)
@@ -987,7 +989,7 @@ class TestHttpTransportContract(FakturoidSandboxCase):
             transport.request("status", "GET", "/maintenance")
 
     def test_redirects_are_not_followed(self):
-        transport = HttpTransport(self.sandbox.api_url, user_agent=USER_AGENT)
+        transport = HttpTransport(self.sandbox.api_url, dialect=FakturoidDialect(), user_agent=USER_AGENT)
         url = f"{self.sandbox.api_url}/oauth?" + "client_id=" + CLIENT_ID + (
             f"&redirect_uri={REDIRECT_URI}&response_type=code&state=s"
         )
