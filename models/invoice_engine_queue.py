@@ -394,6 +394,8 @@ class InvoiceEngine(models.Model):
         ``invoice_engine_customer_match``); an ambiguous match is recorded for a person
         and raised, so nothing is created.
         """
+        if not client.capabilities.keeps_customers:
+            return None  # the customer travels inside each document
         binding = self._customer_binding(partner)
         fingerprint = party_fingerprint(party)
         if binding.remote_id and binding.pushed_hash == fingerprint:
@@ -526,6 +528,14 @@ class InvoiceEngine(models.Model):
 
     def _find_remote_payment(self, client, ref, payment):
         """The engine's id of a payment whose creation went unanswered, or False."""
+        if not client.capabilities.reads_back_payments:
+            raise errors.OutcomeUnknown(_(
+                "%(engine)s did not answer when the payment of %(amount)s of %(date)s was sent, and it cannot "
+                "list the payments of %(number)s: check there whether it was recorded, and record or remove "
+                "it there by hand.",
+                engine=self._engine_label(), amount=payment.currency_id.format(payment.amount),
+                date=payment.date, number=ref.number or ref.id,
+            ))
         status = client.document_status(ref)
         known = set(payment.move_id.engine_payment_ids.filtered("remote_id").mapped("remote_id"))
         for remote in status.payments:

@@ -13,3 +13,4 @@ from . import test_customer_match
 from . import test_engine_states
 from . import test_transport_dialect
 from . import test_throttle
+from . import test_capabilities
