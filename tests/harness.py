@@ -11,7 +11,7 @@ Neutral shapes (plain dicts; ``raw`` keeps the engine's own record for engine te
 - document: ``id``, ``number``, ``key`` (our idempotency key), ``total`` (Decimal),
   ``currency``, ``status`` ("open", "paid", ...), ``customer_id`` (None where customers
   are embedded), ``corrects`` (id of the corrected document or None), ``url`` (the page
-  a person opens), ``raw``
+  a person opens), ``vat_rates`` (Decimal, one per line as the engine holds them), ``raw``
 - customer: ``id``, ``key``, ``name``, ``raw``
 - payment: ``id``, ``document_id``, ``amount`` (Decimal), ``paid_on`` (ISO date), ``raw``
 

@@ -23,7 +23,7 @@ class FakturoidHarness(EngineHarness):
         "find_document": ("GET", r"/invoices\.json$"),
         "fetch_pdf": ("GET", r"/download\.pdf$"),
         "record_payment": ("POST", r"/payments\.json$"),
-        "find_customer": ("GET", r"/subjects\.json$"),
+        "find_customer": ("GET", r"/subjects(/search)?\.json$"),  # by our key, then by identifiers
         "create_customer": ("POST", r"/subjects\.json$"),
     }
     golden_dir = "fakturoid"
@@ -68,6 +68,7 @@ class FakturoidHarness(EngineHarness):
             "customer_id": str(invoice["subject_id"]),
             "corrects": str(invoice["correction_id"]) if invoice["correction"] and invoice["correction_id"] else None,
             "url": invoice["html_url"],
+            "vat_rates": [Decimal(str(line["vat_rate"])) for line in invoice["lines"]],
             "raw": invoice,
         } for invoice in self.state()["invoices"]]
 

@@ -1,6 +1,7 @@
 """What only Fakturoid does in the send, fault and payment flows: its wire fields, subjects,
-correction documents, OAuth and the blocked account. The engine-neutral parts of the same
-flows are in ``test_send_flow.py``, ``test_faults.py`` and ``test_payments.py``.
+correction documents, OAuth, the blocked account and its validation errors. The
+engine-neutral parts of the same flows are in ``test_send_flow.py``, ``test_faults.py``,
+``test_payments.py`` and ``test_bad_input.py``.
 """
 from decimal import Decimal
 
@@ -166,6 +167,30 @@ class TestFakturoidAccountFaults(FakturoidCase):
         self.run_queue()
         self.assertEqual(move.engine_state, "sent")
         self.assertEqual(self.engine.state, "connected")
+
+
+@tagged("post_install", "-at_install")
+class TestFakturoidRefusals(FakturoidCase):
+    """Data Odoo accepts and Fakturoid refuses: its own words reach the person who fixes it."""
+
+    def test_refused_by_fakturoid_with_czech_field_errors(self):
+        vat_15 = self._create_sale_tax("DPH 15 % (do 2023)", 15)  # not a Czech rate any more
+        move = self.create_invoice(lines=[(self.product_21, 1, 100.0, 0.0, vat_15)])
+        self.run_queue()
+        self.assertEqual(move.engine_state, "error")
+        self.assertIn("Fakturoid refused the document", move.engine_error)
+        self.assertIn("vat_rate", move.engine_error)
+        self.assertIn("není v seznamu", move.engine_error, "Fakturoid's own (Czech) words are kept")
+        self.assertEqual(len(move.activity_ids), 1)
+        self.assertEqual(len(self.remote()), 0)
+
+        # Fixing the data and posting again queues it again.
+        move.button_draft()
+        move.invoice_line_ids.tax_ids = self.vat_21
+        move.action_post()
+        self.assertEqual(move.engine_state, "queued")
+        self.run_queue()
+        self.assertEqual(move.engine_state, "sent")
 
 
 @tagged("post_install", "-at_install")
