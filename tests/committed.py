@@ -43,14 +43,16 @@ class CommittedEngineCase(LoopbackHttpMixin, BaseCase):
         cls.addClassCleanup(cls.harness.stop)
         with cls.registry.cursor() as cr:
             env = api.Environment(cr, SUPERUSER_ID, {})
-            env.ref("base.CZK").active = True
+            country = env.ref(f"base.{cls.harness.country_code}")
+            currency = env.ref(f"base.{cls.harness.currency_code}")
+            currency.active = True
             company = env["res.company"].create({
                 "name": f"Souběh s.r.o. {uuid.uuid4().hex[:8]}",  # committed data: unique across runs
-                "country_id": env.ref("base.cz").id,
-                "currency_id": env.ref("base.CZK").id,
+                "country_id": country.id,
+                "currency_id": currency.id,
             })
-            env["account.chart.template"].try_loading("generic_coa", company=company, install_demo=False)
-            company.write({"currency_id": env.ref("base.CZK").id, "tax_calculation_rounding_method": "round_globally"})
+            env["account.chart.template"].try_loading(cls.harness.chart_template, company=company, install_demo=False)
+            company.write({"currency_id": currency.id, "tax_calculation_rounding_method": "round_globally"})
             env = env(context={"allowed_company_ids": company.ids})
             tax = env["account.tax"].create({
                 "name": "DPH 21 %", "amount": 21, "type_tax_use": "sale", "company_id": company.id,
@@ -61,7 +63,7 @@ class CommittedEngineCase(LoopbackHttpMixin, BaseCase):
                 "contact_email": "ucetni@soubeh.cz",
                 **cls.harness.engine_values(),
             })
-            partner = env["res.partner"].create({"name": "Odběratel", "country_id": env.ref("base.cz").id})
+            partner = env["res.partner"].create({"name": "Odběratel", "country_id": country.id})
             cls.company_id, cls.engine_id, cls.tax_id, cls.partner_id = company.id, engine.id, tax.id, partner.id
         cls.addClassCleanup(cls._archive_engine)
 

@@ -25,6 +25,7 @@ class EngineHarness:
 
     client_class = None  # the engines/ client: its ``capabilities`` decide what a flow checks
     country_code = ""  # the company's country in the tests (AccountTestInvoicingCommon)
+    currency_code = ""  # the company's currency where a test makes the company itself
     chart_template = "generic_coa"
     # Operation -> (HTTP method, path regex) of the calls the flow tests inject faults into:
     # create_document, find_document, fetch_pdf, record_payment, and find_customer /
@@ -67,12 +68,15 @@ class EngineHarness:
     # -- what the engine holds ---------------------------------------------
 
     def documents(self):
+        """Every document of the account, oldest first, in the neutral shape above."""
         raise NotImplementedError
 
     def customers(self):
+        """Every customer of the account, oldest first, in the neutral shape above."""
         raise NotImplementedError
 
     def payments(self):
+        """Every payment of the account, oldest first, in the neutral shape above."""
         raise NotImplementedError
 
     def documents_of(self, move):

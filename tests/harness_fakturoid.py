@@ -18,6 +18,7 @@ class FakturoidHarness(EngineHarness):
 
     client_class = FakturoidClient
     country_code = "cz"
+    currency_code = "CZK"
     calls = {
         "create_document": ("POST", r"/invoices\.json$"),
         "find_document": ("GET", r"/invoices\.json$"),
