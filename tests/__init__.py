@@ -4,6 +4,8 @@ from . import test_send_flow
 from . import test_bad_input
 from . import test_faults
 from . import test_payments
+from . import test_fakturoid_flows
+from . import test_golden_payloads
 from . import test_oauth
 from . import test_security
 from . import test_engine_config

@@ -14,47 +14,56 @@ from odoo import SUPERUSER_ID, Command, api
 from odoo.modules.registry import Registry
 from odoo.tests.common import BaseCase, get_db_name
 
-from ..sandbox.fakturoid import FakturoidSandbox
+from .harness_fakturoid import FakturoidHarness
 from .loopback import LoopbackHttpMixin
 
 
 class CommittedEngineCase(LoopbackHttpMixin, BaseCase):
-    """A company with a Fakturoid engine on the sandbox, committed; one connection per cursor."""
+    """A company with an engine on the sandbox of ``harness_class``, committed; one connection per cursor.
 
+    ``slug``, ``client_id`` and ``client_secret`` name the Fakturoid account and API client
+    (unique per class); another engine's case overrides ``harness_options``.
+    """
+
+    harness_class = FakturoidHarness
     slug = "committed"
     client_id = "committed-client"
     client_secret = "committed-secret"
 
     @classmethod
+    def harness_options(cls):
+        return {"account": cls.slug, "client_id": cls.client_id, "client_secret": cls.client_secret}
+
+    @classmethod
     def setUpClass(cls):
         super().setUpClass()
         cls.registry = Registry(get_db_name())
-        cls.sandbox = FakturoidSandbox().start()
-        cls.addClassCleanup(cls.sandbox.stop)
+        cls.harness = cls.harness_class(**cls.harness_options())
+        cls.sandbox = cls.harness.start().sandbox
+        cls.addClassCleanup(cls.harness.stop)
         with cls.registry.cursor() as cr:
             env = api.Environment(cr, SUPERUSER_ID, {})
-            env.ref("base.CZK").active = True
+            country = env.ref(f"base.{cls.harness.country_code}")
+            currency = env.ref(f"base.{cls.harness.currency_code}")
+            currency.active = True
             company = env["res.company"].create({
                 "name": f"Souběh s.r.o. {uuid.uuid4().hex[:8]}",  # committed data: unique across runs
-                "country_id": env.ref("base.cz").id,
-                "currency_id": env.ref("base.CZK").id,
+                "country_id": country.id,
+                "currency_id": currency.id,
             })
-            env["account.chart.template"].try_loading("generic_coa", company=company, install_demo=False)
-            company.write({"currency_id": env.ref("base.CZK").id, "tax_calculation_rounding_method": "round_globally"})
+            env["account.chart.template"].try_loading(cls.harness.chart_template, company=company, install_demo=False)
+            company.write({"currency_id": currency.id, "tax_calculation_rounding_method": "round_globally"})
             env = env(context={"allowed_company_ids": company.ids})
             tax = env["account.tax"].create({
                 "name": "DPH 21 %", "amount": 21, "type_tax_use": "sale", "company_id": company.id,
             })
             engine = env["invoice.engine"].create({
-                "name": "Fakturoid (souběh)",
+                "name": f"{cls.harness.label} (souběh)",
                 "company_id": company.id,
-                "base_url": cls.sandbox.api_url,
                 "contact_email": "ucetni@soubeh.cz",
-                "fakturoid_client_id": cls.client_id,
-                "fakturoid_client_secret_input": cls.client_secret,
-                "fakturoid_account_slug": cls.slug,
+                **cls.harness.engine_values(),
             })
-            partner = env["res.partner"].create({"name": "Odběratel", "country_id": env.ref("base.cz").id})
+            partner = env["res.partner"].create({"name": "Odběratel", "country_id": country.id})
             cls.company_id, cls.engine_id, cls.tax_id, cls.partner_id = company.id, engine.id, tax.id, partner.id
         cls.addClassCleanup(cls._archive_engine)
 
@@ -69,10 +78,7 @@ class CommittedEngineCase(LoopbackHttpMixin, BaseCase):
         # (ThreadedServer.run); worker threads look the registry up under that lock when they
         # create environments. Give them a free lock, as Registry.enter_test_mode does.
         self.startPatcher(patch.object(Registry, "_lock", threading.RLock()))
-        self.sandbox.reset()
-        self.sandbox.add_account(self.slug)
-        self.sandbox.add_client(self.client_id, self.client_secret, accounts=(self.slug,))
-        self.sandbox.pdf_render_polls = 0
+        self.harness.reset()
         with self.registry.cursor() as cr:  # the sandbox forgot its subjects: so do we
             self.env_on(cr)["invoice.engine.partner"].search([("engine_id", "=", self.engine_id)]).unlink()
 

@@ -7,28 +7,31 @@ from freezegun import freeze_time
 from odoo import SUPERUSER_ID, Command, api, fields
 from odoo.addons.account.tests.common import AccountTestInvoicingCommon
 
-from ..sandbox.fakturoid import FakturoidSandbox
+from .harness_fakturoid import CLIENT_ID, CLIENT_SECRET, SLUG, FakturoidHarness
 from .loopback import LoopbackHttpMixin
 
-SLUG = "odoo-test"
-CLIENT_ID = "odoo-test-client-id"
-CLIENT_SECRET = "odoo-test-client-secret-value"
+__all__ = ["CLIENT_ID", "CLIENT_SECRET", "SLUG", "FakturoidCase", "InvoiceEngineCase"]
 
 
 class InvoiceEngineCase(LoopbackHttpMixin, AccountTestInvoicingCommon):
-    """A Czech company whose Fakturoid engine is the local sandbox, reached over real HTTP.
+    """A company whose engine is the local sandbox of ``harness_class``, reached over real HTTP.
 
-    The registry is in test mode so that the sending job's own commits and the token
-    refresh's separate cursor become savepoints of the test transaction.
+    The default harness is Fakturoid (a Czech company); an engine's case is a subclass
+    naming its harness (``tests/harness.py``). The registry is in test mode so that the
+    sending job's own commits and the token refresh's separate cursor become savepoints
+    of the test transaction.
     """
 
+    harness_class = FakturoidHarness
+
     @classmethod
-    @AccountTestInvoicingCommon.setup_country("cz")
-    @AccountTestInvoicingCommon.setup_chart_template("generic_coa")
     def setUpClass(cls):
+        cls.harness = cls.harness_class()
+        cls.country_code = cls.harness.country_code.upper()  # read by AccountTestInvoicingCommon
+        cls.chart_template = cls.harness.chart_template
         super().setUpClass()
-        cls.sandbox = FakturoidSandbox().start()
-        cls.addClassCleanup(cls.sandbox.stop)
+        cls.sandbox = cls.harness.start().sandbox
+        cls.addClassCleanup(cls.harness.stop)
         if cls.registry.test_cr is None:  # HttpCase enters it on its own
             cls.registry.enter_test_mode(cls.cr)
             cls.addClassCleanup(cls.registry.leave_test_mode)
@@ -40,13 +43,10 @@ class InvoiceEngineCase(LoopbackHttpMixin, AccountTestInvoicingCommon):
         cls.sale_journal = cls.company_data["default_journal_sale"]
 
         cls.engine = cls.env["invoice.engine"].create({
-            "name": "Fakturoid",
+            "name": cls.harness.label,
             "company_id": cls.company.id,
-            "base_url": cls.sandbox.api_url,
             "contact_email": "ucetni@firma.cz",
-            "fakturoid_client_id": CLIENT_ID,
-            "fakturoid_client_secret_input": CLIENT_SECRET,
-            "fakturoid_account_slug": SLUG,
+            **cls.harness.engine_values(),
         })
         cls.customer_cz = cls.env["res.partner"].create({
             "name": "Zákazník s.r.o.",
@@ -88,11 +88,8 @@ class InvoiceEngineCase(LoopbackHttpMixin, AccountTestInvoicingCommon):
         self.reset_sandbox()
 
     def reset_sandbox(self):
-        """A Fakturoid account that knows nothing yet."""
-        self.sandbox.reset()
-        self.sandbox.add_account(SLUG, name="Testovací s.r.o.", currency="CZK", country="CZ")
-        self.sandbox.add_client(CLIENT_ID, CLIENT_SECRET, accounts=(SLUG,))
-        self.sandbox.pdf_render_polls = 0
+        """An engine account that knows nothing yet."""
+        self.harness.reset()
 
     # ------------------------------------------------------------------
     # Helpers
@@ -113,6 +110,14 @@ class InvoiceEngineCase(LoopbackHttpMixin, AccountTestInvoicingCommon):
             move.action_post()
         return move
 
+    def create_discounted_invoice(self):
+        """Two discounted lines at odd prices and a plain one: totals that must round like Odoo's."""
+        return self.create_invoice(lines=[
+            (self.product_21, 3, 333.33, 7.5),
+            (self.product_12, 7, 19.99, 12.5),
+            (self.product_21, 1, 1000.0),
+        ])
+
     def _line_values(self, product, quantity, price_unit, discount=0.0, taxes=None):
         return {
             "product_id": product.id,
@@ -121,6 +126,23 @@ class InvoiceEngineCase(LoopbackHttpMixin, AccountTestInvoicingCommon):
             "discount": discount,
             "tax_ids": [Command.set((taxes if taxes is not None else product.taxes_id).ids)],
         }
+
+    def refund(self, invoice, quantity=None):
+        """The credit note of the reversal wizard, posted; ``quantity`` replaces its first line's."""
+        reversal = self.env["account.move.reversal"].with_context(
+            active_model="account.move", active_ids=invoice.ids
+        ).create({"reason": "Vrácené zboží", "journal_id": invoice.journal_id.id, "date": "2026-11-10"})
+        credit_note = self.env["account.move"].browse(reversal.refund_moves()["res_id"])
+        if quantity is not None:
+            credit_note.invoice_line_ids[0].quantity = quantity
+        credit_note.action_post()
+        return credit_note
+
+    def register_payment(self, move, amount=None, date="2026-11-12"):
+        wizard = self.env["account.payment.register"].with_context(
+            active_model="account.move", active_ids=move.ids
+        ).create({"payment_date": date, **({"amount": amount} if amount else {})})
+        return wizard._create_payments()
 
     def run_queue(self):
         """Run the scheduled action the way a cron worker does, on a cursor of its own."""
@@ -134,13 +156,22 @@ class InvoiceEngineCase(LoopbackHttpMixin, AccountTestInvoicingCommon):
         with freeze_time(fields.Datetime.now() + timedelta(**delta)):
             self.run_queue()
 
-    def remote(self, kind="invoices"):
-        return self.sandbox.state(SLUG)[kind]
-
-    def remote_invoice(self, move):
-        matches = [invoice for invoice in self.remote() if invoice["custom_id"] == move._engine_key()]
+    def remote_document(self, move):
+        """The engine's one document for ``move``, in the harness's neutral shape."""
+        matches = self.harness.documents_of(move)
         self.assertEqual(len(matches), 1, f"expected exactly one remote document for {move.name}")
         return matches[0]
+
+    def remote_payments(self, move):
+        return [payment for payment in self.harness.payments() if payment["document_id"] == move.engine_remote_id]
+
+    # Engine-specific tests read the engine's own records (Fakturoid's: subjects, invoices, payments).
+
+    def remote(self, kind="invoices"):
+        return self.harness.state()[kind]
+
+    def remote_invoice(self, move):
+        return self.remote_document(move)["raw"]
 
     def requests_to(self, path_part, method=None):
         return [
@@ -160,3 +191,9 @@ class InvoiceEngineCase(LoopbackHttpMixin, AccountTestInvoicingCommon):
         with patch.object(requests.Session, "send", refuse):
             yield
         self.assertEqual(len(self.sandbox.requests), before)
+
+
+class FakturoidCase(InvoiceEngineCase):
+    """The case of the Fakturoid flow tests: a Czech company, Fakturoid on the sandbox."""
+
+    harness_class = FakturoidHarness

@@ -10,16 +10,11 @@ from odoo.tests import tagged
 
 from .committed import CommittedEngineCase
 
-SLUG = "concurrency"
 INVOICES = 6
 
 
-@tagged("post_install", "-at_install")
-class TestConcurrentWorkers(CommittedEngineCase):
-
-    slug = SLUG
-    client_id = "concurrency-client"
-    client_secret = "concurrency-secret"
+class ConcurrencyTests:
+    """Two workers, row locks and the ``sending`` marker, against any engine's sandbox."""
 
     def move_states(self, move_ids):
         with self.registry.cursor() as cr:
@@ -29,16 +24,16 @@ class TestConcurrentWorkers(CommittedEngineCase):
         self.assertFalse(errors)
         return {move_id: state for move_id, state, _error in rows}
 
-    def remote_by_custom_id(self):
+    def remote_by_key(self):
         counts = {}
-        for invoice in self.sandbox.state(SLUG)["invoices"]:
-            counts[invoice["custom_id"]] = counts.get(invoice["custom_id"], 0) + 1
+        for document in self.harness.documents():
+            counts[document["key"]] = counts.get(document["key"], 0) + 1
         return counts
 
     def test_two_workers_at_once_create_each_document_once(self):
         move_ids = self.post_invoices(INVOICES)
         # Slow creates so that the two workers overlap for the whole batch.
-        self.sandbox.inject("delay", method="POST", path=r"/invoices\.json$", seconds=0.2, times=None)
+        self.harness.inject("delay", "create_document", seconds=0.2, times=None)
         errors = []
         workers = [threading.Thread(target=self.run_worker, args=(errors,)) for _ in range(2)]
         for worker in workers:
@@ -47,9 +42,9 @@ class TestConcurrentWorkers(CommittedEngineCase):
             worker.join(120)
         self.assertEqual(errors, [])
         self.assertEqual(set(self.move_states(move_ids).values()), {"sent"})
-        counts = self.remote_by_custom_id()
+        counts = self.remote_by_key()
         self.assertEqual(len(counts), INVOICES)
-        self.assertEqual(set(counts.values()), {1}, "every invoice exists exactly once in Fakturoid")
+        self.assertEqual(set(counts.values()), {1}, "every invoice exists exactly once in the engine")
 
     def test_sending_marker_is_committed_before_the_create_call(self):
         move_ids = self.post_invoices(1)
@@ -58,7 +53,7 @@ class TestConcurrentWorkers(CommittedEngineCase):
         def look_from_another_connection(_request):
             seen.append(self.move_states(move_ids)[move_ids[0]])
 
-        self.sandbox.inject("hook", method="POST", path=r"/invoices\.json$", callback=look_from_another_connection)
+        self.harness.inject("hook", "create_document", callback=look_from_another_connection)
         self.run_worker([])
         self.assertEqual(seen, ["sending"], "another transaction already sees the marker when the create arrives")
         self.assertEqual(self.move_states(move_ids)[move_ids[0]], "sent")
@@ -73,7 +68,15 @@ class TestConcurrentWorkers(CommittedEngineCase):
             self.assertEqual(self.move_states([locked])[locked], "queued", "skipped, not lost")
         self.run_worker([])
         self.assertEqual(self.move_states([locked])[locked], "sent")
-        self.assertEqual(set(self.remote_by_custom_id().values()), {1})
+        self.assertEqual(set(self.remote_by_key().values()), {1})
+
+
+@tagged("post_install", "-at_install")
+class TestConcurrentWorkersFakturoid(ConcurrencyTests, CommittedEngineCase):
+
+    slug = "concurrency"
+    client_id = "concurrency-client"
+    client_secret = "concurrency-secret"
 
     def test_token_refreshed_once_for_concurrent_callers(self):
         """Fakturoid invalidates the previous token on every grant: workers must share one."""
