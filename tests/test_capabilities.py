@@ -35,9 +35,8 @@ class TestSharedCodeAsksTheCapabilities(InvoiceEngineCase):
     def test_a_lost_payment_answer_without_payment_read_back_goes_to_a_person(self):
         move = self.create_invoice()
         self.run_queue()
-        self.env["account.payment.register"].with_context(active_model="account.move", active_ids=move.ids).create(
-            {"payment_date": "2026-11-12"})._create_payments()
-        self.sandbox.inject("reset_after_store", method="POST", path=r"/payments\.json$")
+        self.register_payment(move)
+        self.harness.inject("reset_after_store", "record_payment")
         self.run_queue()
         self.assertEqual(move.engine_payment_ids.state, "sending")
         with self.capabilities(reads_back_payments=False):
@@ -45,4 +44,4 @@ class TestSharedCodeAsksTheCapabilities(InvoiceEngineCase):
         payment = move.engine_payment_ids
         self.assertEqual(payment.state, "error", "not sent a second time on a guess")
         self.assertIn("check there whether it was recorded", payment.last_error)
-        self.assertEqual(len(self.requests_to("/payments.json", "POST")), 1)
+        self.assertEqual(len(self.harness.requests("record_payment")), 1)
