@@ -9,7 +9,9 @@ Wire facts this module relies on:
 * subjects have a unique ``custom_id``; invoices only store and filter it, so the
   duplicate guard is "look the invoice up by ``custom_id`` before creating again";
 * there is no line discount: a discounted line is sent as the full line plus a
-  negative discount line, which keeps the bases equal to Odoo's subtotals;
+  negative discount line, which keeps the bases equal to Odoo's booked nets (a line
+  whose net Odoo's global rounding moved by a cent gets a rounding line the same way);
+  the VAT is then computed once per rate (``FakturoidClient.arithmetic``);
 * ``download.pdf`` answers 204 until the PDF is rendered.
 """
 import time
@@ -18,6 +20,7 @@ from datetime import date
 from decimal import Decimal
 from urllib.parse import quote, urlencode
 
+from .arithmetic import FAKTUROID as ARITHMETIC
 from .base import EngineClient
 from .document import (
     AccountInfo,
@@ -51,6 +54,8 @@ LANGUAGES = {
 }
 DISCOUNT_LABELS = {"cz": "Sleva", "sk": "Zľava"}
 DEFAULT_DISCOUNT_LABEL = "Discount"
+ROUNDING_LABELS = {"cz": "Zaokrouhlení", "sk": "Zaokrúhlenie"}
+DEFAULT_ROUNDING_LABEL = "Rounding"
 DECIMAL_COMMA_LANGUAGES = {"cz", "sk"}
 
 # Subject fields Odoo owns: on update an empty value is sent as "" to clear
@@ -200,6 +205,7 @@ class FakturoidClient(EngineClient):
     """``EngineClient`` for one Fakturoid account (``/accounts/{slug}/…``)."""
 
     engine_type = "fakturoid"
+    arithmetic = ARITHMETIC  # what Fakturoid computes from the lines invoice_lines() sends
 
     def __init__(
         self,
@@ -495,29 +501,27 @@ def invoice_payload(document, customer_id):
 
 
 def invoice_lines(document, language=""):
+    """Each line as ``FakturoidClient.arithmetic`` splits it: the listed line, then its adjustment."""
     sign = Decimal(-1) if document.is_credit_note else Decimal(1)
     lines = []
     for line in document.lines:
-        wire_line = {
-            "name": line.name,
-            "quantity": decimal_str(sign * line.quantity),
-            "unit_price": decimal_str(line.unit_price),
-            "vat_rate": vat_rate_number(line.tax.rate),
-        }
-        if line.unit_name:
-            wire_line["unit_name"] = line.unit_name
-        lines.append(wire_line)
-        discount = line.discount_amount
-        if discount:
-            lines.append(
-                {
-                    "name": discount_line_name(line, language),
-                    "quantity": decimal_str(sign),
-                    "unit_price": decimal_str(-discount),
-                    "vat_rate": wire_line["vat_rate"],
-                }
-            )
+        for part in FakturoidClient.arithmetic.split(line):
+            wire_line = {
+                "name": adjustment_line_name(line, language) if part.is_adjustment else line.name,
+                "quantity": decimal_str(sign * part.quantity),
+                "unit_price": decimal_str(part.unit_price),
+                "vat_rate": vat_rate_number(part.rate),
+            }
+            if line.unit_name and not part.is_adjustment:
+                wire_line["unit_name"] = line.unit_name
+            lines.append(wire_line)
     return lines
+
+
+def adjustment_line_name(line, language):
+    if not line.discount_percent:
+        return f"{ROUNDING_LABELS.get(language, DEFAULT_ROUNDING_LABEL)} \u2013 {line.name}"
+    return discount_line_name(line, language)
 
 
 def discount_line_name(line, language):
