@@ -6,6 +6,7 @@ from . import invoice_engine_log
 from . import invoice_engine_oauth_state
 from . import invoice_engine_payment
 from . import account_move
+from . import account_move_engine_totals
 from . import invoice_engine_queue
 from . import account_partial_reconcile
 from . import res_partner

@@ -1,0 +1,141 @@
+from collections import Counter, defaultdict
+
+from odoo import Command, _, models
+from odoo.exceptions import UserError
+
+from ..engines import CLIENT_CLASSES
+from ..engines.arithmetic import align
+from .account_move import _decimal
+
+# Moves whose document the engine holds, or may hold: their figures are the engine's already.
+_IN_ENGINE_STATES = ("sending", "sent", "needs_review")
+
+
+class AccountMove(models.Model):
+    """Totals equal to the cent (DESIGN §2): before a move is posted, its VAT per rate is set
+    to what its engine will compute from the lines it receives, as a visible rounding adjustment.
+
+    Odoo 18 keeps a tax line amount edited by hand (the tax-totals widget does the same): tax
+    lines are recomputed only when a base line changes, which resets the move to Odoo's own
+    rounding until it is posted, and so aligned, again.
+    """
+
+    _inherit = "account.move"
+
+    def _post(self, soft=True):
+        self._engine_align_totals()
+        return super()._post(soft)
+
+    def _engine_align_totals(self):
+        engine_by_journal = {}
+        for move in self:
+            if move.state != "draft" or not move.is_sale_document() or move.engine_state in _IN_ENGINE_STATES:
+                continue
+            if move.journal_id not in engine_by_journal:
+                engine_by_journal[move.journal_id] = self.env["invoice.engine"]._find_for_journal(move.journal_id)
+            engine = move.engine_id or engine_by_journal[move.journal_id]
+            if engine:
+                move._engine_align_totals_with(engine)
+
+    def _engine_align_totals_with(self, engine):
+        self.ensure_one()
+        problems = []
+        lines = self._engine_lines(engine, problems)
+        rate_by_tax = self._engine_rate_by_tax(lines)
+        tax_lines = self.line_ids.filtered("tax_repartition_line_id")
+        if problems or any(tax not in rate_by_tax for tax in tax_lines.tax_line_id):
+            return  # the sending job reports what a person must fix, before any network call
+        vat_by_rate = defaultdict(float)
+        for tax_line in tax_lines:
+            vat_by_rate[rate_by_tax[tax_line.tax_line_id]] += self.direction_sign * tax_line.amount_currency
+        alignment = align(
+            CLIENT_CLASSES[engine.engine_type].arithmetic,
+            lines,
+            untaxed=_decimal(self.amount_untaxed, 2),
+            vat_by_rate={rate: _decimal(vat, 2) for rate, vat in vat_by_rate.items()},
+            lines_by_rate=Counter(line.tax.rate for line in lines),
+        )
+        if alignment.problems:
+            raise UserError(self._engine_alignment_message(engine, alignment))
+        if alignment.vat_adjustments:
+            self._engine_adjust_vat(alignment.vat_adjustments, tax_lines, rate_by_tax)
+            self.message_post(body=self._engine_adjustment_note(engine, alignment))
+
+    def _engine_rate_by_tax(self, lines):
+        """The engine VAT rate of each tax on the invoice lines (``lines`` are their neutral form)."""
+        product_lines = self.invoice_line_ids.filtered(lambda line: line.display_type == "product")
+        rate_by_tax = {}
+        for aml, line in zip(product_lines, lines):
+            for tax in aml.tax_ids | aml.tax_ids.children_tax_ids:
+                rate_by_tax[tax] = line.tax.rate
+        return rate_by_tax
+
+    def _engine_adjust_vat(self, adjustments, tax_lines, rate_by_tax):
+        """Move each rate's VAT onto the engine's, on its largest tax line; Odoo's own sync then
+        converts the line to the company currency and updates the receivable. A rate Odoo rounded
+        to zero has no tax line yet: Odoo's tax-line builder makes one carrying the adjustment."""
+        commands = []
+        missing = {}
+        for rate, delta in adjustments.items():
+            at_rate = tax_lines.filtered(lambda line: rate_by_tax[line.tax_line_id] == rate)
+            if not at_rate:
+                tax = next(tax for tax, tax_rate in rate_by_tax.items() if tax_rate == rate and tax.amount_type != "group")
+                missing[tax] = delta
+                continue
+            tax_line = max(at_rate, key=lambda line: abs(line.amount_currency))
+            commands.append(Command.update(tax_line.id, {
+                "amount_currency": tax_line.amount_currency + self.direction_sign * float(delta),
+            }))
+        commands += [Command.create(values) for values in self._engine_new_tax_lines(missing)]
+        self.with_context(skip_is_manually_modified=True).write({"line_ids": commands})
+
+    def _engine_new_tax_lines(self, delta_by_tax):
+        if not delta_by_tax:
+            return []
+        AccountTax = self.env["account.tax"]
+        base_lines, tax_lines = self._get_rounded_base_and_tax_lines()
+        AccountTax._add_accounting_data_in_base_lines_tax_details(
+            base_lines, self.company_id, include_caba_tags=self.always_tax_exigible,
+        )
+        for tax, delta in delta_by_tax.items():
+            tax_data = next(
+                tax_data for base_line in base_lines for tax_data in base_line["tax_details"]["taxes_data"]
+                if tax_data["tax"] == tax
+            )
+            tax_rep_data = tax_data["tax_reps_data"][0]
+            tax_rep_data["tax_amount_currency"] += float(delta)
+            tax_rep_data["tax_amount"] += self.company_currency_id.round(float(delta) / self.invoice_currency_rate)
+        to_add = AccountTax._prepare_tax_lines(base_lines, self.company_id, tax_lines=tax_lines)["tax_lines_to_add"]
+        return [{**values, "display_type": "tax"} for values in to_add]
+
+    def _engine_adjustment_note(self, engine, alignment):
+        return _(
+            "VAT adjusted by %(adjustments)s to match %(engine)s's rounding (%(method)s).",
+            adjustments=", ".join(
+                _("%(amount)s at %(rate)s %%", amount=self.currency_id.format(float(delta)), rate=rate)
+                for rate, delta in sorted(alignment.vat_adjustments.items(), reverse=True)
+            ),
+            engine=engine._engine_label(),
+            method=CLIENT_CLASSES[engine.engine_type].arithmetic.description,
+        )
+
+    def _engine_alignment_message(self, engine, alignment):
+        label = engine._engine_label()
+        messages = []
+        for kind, rate, odoo_amount, engine_amount in alignment.problems:
+            values = {
+                "move": self.display_name, "engine": label, "rate": rate,
+                "odoo": self.currency_id.format(float(odoo_amount)),
+                "remote": self.currency_id.format(float(engine_amount)),
+            }
+            if kind == "untaxed":
+                messages.append(_(
+                    "%(move)s: %(engine)s would compute an untaxed amount of %(remote)s from the invoice "
+                    "lines, while Odoo has %(odoo)s. Remove the cash rounding or other lines that are not "
+                    "invoice lines, then post again.", **values))
+            else:
+                messages.append(_(
+                    "%(move)s: the VAT at %(rate)s %% is %(odoo)s in Odoo, but %(engine)s computes %(remote)s "
+                    "from the same lines. That is more than rounding: check that the taxes at this rate are "
+                    "mapped to the right VAT rate (Invoice Engines › VAT rates), then post again.", **values))
+        return "\n".join(messages)
