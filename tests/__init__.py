@@ -8,3 +8,4 @@ from . import test_oauth
 from . import test_security
 from . import test_engine_config
 from . import test_concurrency
+from . import test_engine_totals
