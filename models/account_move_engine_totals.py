@@ -45,6 +45,12 @@ class AccountMove(models.Model):
         tax_lines = self.line_ids.filtered("tax_repartition_line_id")
         if problems or any(tax not in rate_by_tax for tax in tax_lines.tax_line_id):
             return  # the sending job reports what a person must fix, before any network call
+        if any(line.display_type == "rounding" for line in self.line_ids):
+            raise UserError(_(
+                "%(move)s: the cash rounding of its total is not sent to %(engine)s, so the two totals would "
+                "differ. Remove the cash rounding method (Other Info tab), then post again.",
+                move=self.display_name, engine=engine._engine_label(),
+            ))
         vat_by_rate = defaultdict(float)
         for tax_line in tax_lines:
             vat_by_rate[rate_by_tax[tax_line.tax_line_id]] += self.direction_sign * tax_line.amount_currency
@@ -131,8 +137,8 @@ class AccountMove(models.Model):
             if kind == "untaxed":
                 messages.append(_(
                     "%(move)s: %(engine)s would compute an untaxed amount of %(remote)s from the invoice "
-                    "lines, while Odoo has %(odoo)s. Remove the cash rounding or other lines that are not "
-                    "invoice lines, then post again.", **values))
+                    "lines, while Odoo has %(odoo)s. Check the lines that are not invoice lines (early "
+                    "payment discount), then post again.", **values))
             else:
                 messages.append(_(
                     "%(move)s: the VAT at %(rate)s %% is %(odoo)s in Odoo, but %(engine)s computes %(remote)s "

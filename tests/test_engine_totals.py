@@ -202,6 +202,16 @@ class TestEngineTotals(TotalsCase):
             move.action_post()
         self.assertEqual(move.state, "draft")
 
+    def test_cash_rounding_refuses_to_post(self):
+        rounding = self.env["account.cash.rounding"].create({
+            "name": "0.50", "rounding": 0.5, "strategy": "add_invoice_line", "rounding_method": "HALF-UP",
+            "profit_account_id": self.company_data["default_account_revenue"].id,
+            "loss_account_id": self.company_data["default_account_expense"].id,
+        })
+        move = self.create_invoice(lines=[(self.product_21, 1, 100.1)], invoice_cash_rounding_id=rounding.id, post=False)
+        with self.assertRaisesRegex(UserError, "cash rounding"):
+            move.action_post()
+
     def test_moves_no_engine_covers_are_left_alone(self):
         self.engine.journal_ids = self.env["account.journal"].create({
             "name": "Shop sales", "code": "SHOP", "type": "sale", "company_id": self.company.id,
