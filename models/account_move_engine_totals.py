@@ -28,23 +28,36 @@ class AccountMove(models.Model):
 
     def _engine_align_totals(self):
         engine_by_journal = {}
+        notes = {}
+        amounts = {}  # tax line -> its aligned amount_currency
+        new_tax_lines = []
         for move in self:
             if move.state != "draft" or not move.is_sale_document() or move.engine_state in _IN_ENGINE_STATES:
                 continue
             if move.journal_id not in engine_by_journal:
                 engine_by_journal[move.journal_id] = self.env["invoice.engine"]._find_for_journal(move.journal_id)
             engine = move.engine_id or engine_by_journal[move.journal_id]
-            if engine:
-                move._engine_align_totals_with(engine)
+            alignment = engine and move._engine_alignment(engine)
+            if alignment and alignment.vat_adjustments:
+                move_amounts, move_new_lines = move._engine_vat_changes(engine, alignment.vat_adjustments)
+                amounts.update(move_amounts)
+                new_tax_lines += move_new_lines
+                notes[move.id] = move._engine_adjustment_note(engine, alignment)
+        if notes:
+            adjusted = self.browse(list(notes))
+            # The chatter note below says what changed: no tracking of each amount on top of it.
+            adjusted.with_context(tracking_disable=True)._engine_write_vat(amounts, new_tax_lines)
+            adjusted._message_log_batch(bodies=notes)
 
-    def _engine_align_totals_with(self, engine):
+    def _engine_alignment(self, engine):
+        """The engine's figures against the move's; ``None`` when the lines are not sendable as they are."""
         self.ensure_one()
         problems = []
         lines = self._engine_lines(engine, problems)
         rate_by_tax = self._engine_rate_by_tax(lines)
         tax_lines = self.line_ids.filtered("tax_repartition_line_id")
         if problems or any(tax not in rate_by_tax for tax in tax_lines.tax_line_id):
-            return  # the sending job reports what a person must fix, before any network call
+            return None  # the sending job reports what a person must fix, before any network call
         if any(line.display_type == "rounding" for line in self.line_ids):
             raise UserError(_(
                 "%(move)s: the cash rounding of its total is not sent to %(engine)s, so the two totals would "
@@ -63,9 +76,7 @@ class AccountMove(models.Model):
         )
         if alignment.problems:
             raise UserError(self._engine_alignment_message(engine, alignment))
-        if alignment.vat_adjustments:
-            self._engine_adjust_vat(alignment.vat_adjustments, tax_lines, rate_by_tax)
-            self.message_post(body=self._engine_adjustment_note(engine, alignment))
+        return alignment
 
     def _engine_rate_by_tax(self, lines):
         """The engine VAT rate of each tax on the invoice lines (``lines`` are their neutral form)."""
@@ -76,11 +87,12 @@ class AccountMove(models.Model):
                 rate_by_tax[tax] = line.tax.rate
         return rate_by_tax
 
-    def _engine_adjust_vat(self, adjustments, tax_lines, rate_by_tax):
-        """Move each rate's VAT onto the engine's, on its largest tax line; Odoo's own sync then
-        converts the line to the company currency and updates the receivable. A rate Odoo rounded
-        to zero has no tax line yet: Odoo's tax-line builder makes one carrying the adjustment."""
-        commands = []
+    def _engine_vat_changes(self, engine, adjustments):
+        """Each rate's VAT moves onto its largest tax line; a rate Odoo rounded to zero has no tax
+        line yet, and Odoo's tax-line builder makes one carrying the adjustment."""
+        rate_by_tax = self._engine_rate_by_tax(self._engine_lines(engine, []))
+        tax_lines = self.line_ids.filtered("tax_repartition_line_id")
+        amounts = {}
         missing = {}
         for rate, delta in adjustments.items():
             at_rate = tax_lines.filtered(lambda line: rate_by_tax[line.tax_line_id] == rate)
@@ -89,11 +101,17 @@ class AccountMove(models.Model):
                 missing[tax] = delta
                 continue
             tax_line = max(at_rate, key=lambda line: abs(line.amount_currency))
-            commands.append(Command.update(tax_line.id, {
-                "amount_currency": tax_line.amount_currency + self.direction_sign * float(delta),
-            }))
-        commands += [Command.create(values) for values in self._engine_new_tax_lines(missing)]
-        self.with_context(skip_is_manually_modified=True).write({"line_ids": commands})
+            amounts[tax_line] = tax_line.amount_currency + self.direction_sign * float(delta)
+        return amounts, [{**values, "move_id": self.id} for values in self._engine_new_tax_lines(missing)]
+
+    def _engine_write_vat(self, amounts, new_tax_lines):
+        """Write the aligned tax lines of all moves in one synchronisation, as ``account.move.write``
+        does: Odoo converts each line to the company currency and recomputes the receivables."""
+        container = {"records": self}
+        with self._check_balanced(container), self._sync_dynamic_lines(container):
+            for tax_line, amount in amounts.items():
+                tax_line.with_env(self.env).amount_currency = amount
+            self.env["account.move.line"].create(new_tax_lines)
 
     def _engine_new_tax_lines(self, delta_by_tax):
         if not delta_by_tax:
