@@ -195,6 +195,21 @@ class TestEngineTotals(TotalsCase):
             self.assertEqual(self.odoo_vat_by_rate(move), {Decimal(12): Decimal("0.01")})
             self.assertTrue(move.company_currency_id.is_zero(sum(move.line_ids.mapped("balance"))))
 
+    def test_price_included_tax(self):
+        vat_21_included = self._create_sale_tax("DPH 21 % v ceně", 21)
+        vat_21_included.price_include_override = "tax_included"
+        move = self.create_invoice(lines=[
+            (self.product_21, 1.5, 121.0, 0.0, vat_21_included),
+            (self.product_21, 0.333, 99.99, 10.0, vat_21_included),
+            (self.product_21, 7, 0.33, 0.0, vat_21_included),
+        ])
+        self.run_queue()
+        remote = self.remote_invoice(move)
+        self.assertEqual(move.engine_state, "sent")
+        self.assertEqual(Decimal(remote["subtotal"]), Decimal(str(move.amount_untaxed)))
+        self.assertEqual(Decimal(remote["total"]), Decimal(str(move.amount_total)))
+        self.assertFalse(move.engine_total_mismatch)
+
     def test_vat_gap_larger_than_rounding_refuses_to_post(self):
         self.env["invoice.engine.tax"].create({"engine_id": self.engine.id, "tax_id": self.vat_12.id, "vat_rate": 21})
         move = self.create_invoice(lines=[(self.product_12, 1, 100.0)], post=False)
