@@ -97,8 +97,8 @@ class AccountMove(models.Model):
         for rate, delta in adjustments.items():
             at_rate = tax_lines.filtered(lambda line: rate_by_tax[line.tax_line_id] == rate)
             if not at_rate:
-                tax = next(tax for tax, tax_rate in rate_by_tax.items() if tax_rate == rate and tax.amount_type != "group")
-                missing[tax] = delta
+                taxes = (tax for tax, tax_rate in rate_by_tax.items() if tax_rate == rate)
+                missing[next(tax for tax in taxes if tax.amount_type != "group")] = delta
                 continue
             tax_line = max(at_rate, key=lambda line: abs(line.amount_currency))
             amounts[tax_line] = tax_line.amount_currency + self.direction_sign * float(delta)
