@@ -55,6 +55,7 @@ class Capabilities:
     reads_back_payments: bool  # the payments a document holds can be listed
     tax_authority: str = ""  # the clearance system whose status the engine reports ("KSeF"), "" if none
     call_limit: tuple | None = None  # (calls, seconds) documented per account; the throttle spends below it
+    arithmetic: object = None  # engines.arithmetic.Arithmetic: how the engine computes a document's amounts
 
     @property
     def keeps_customers(self):

@@ -8,7 +8,7 @@ is positive, ``Document.kind`` says whether it is an invoice or a credit note.
 """
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 INVOICE = "invoice"
 CREDIT_NOTE = "credit_note"
@@ -118,22 +118,12 @@ class Line:
     tax: TaxInfo
     unit_name: str = ""
     discount_percent: Decimal = Decimal(0)
-    subtotal: Decimal = Decimal(0)  # net after discount, as Odoo rounded it
+    # Net after discount as Odoo booked it: in round-globally mode Odoo may move a line's
+    # booked net by a cent so that the untaxed amount is the rounded sum of the raw lines.
+    subtotal: Decimal = Decimal(0)
     total: Decimal = Decimal(0)  # gross incl. VAT, as Odoo rounded it
     product_code: str = ""
     is_service: bool = False
-
-    @property
-    def gross_before_discount(self):
-        """Net amount before discount, rounded half up to cents as Odoo and the engines do."""
-        return (self.quantity * self.unit_price).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
-
-    @property
-    def discount_amount(self):
-        """Net discount so that ``gross_before_discount - discount_amount == subtotal``."""
-        if not self.discount_percent:
-            return Decimal(0)
-        return self.gross_before_discount - self.subtotal
 
 
 @dataclass(frozen=True)

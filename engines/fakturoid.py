@@ -12,7 +12,9 @@ Wire facts this module relies on:
   registration_no, vat_no, private_note), 40 a page: candidates are compared exactly
   in ``matching``;
 * there is no line discount: a discounted line is sent as the full line plus a
-  negative discount line, which keeps the bases equal to Odoo's subtotals;
+  negative discount line, which keeps the bases equal to Odoo's booked nets (a line
+  whose net Odoo's global rounding moved by a cent gets a rounding line the same way);
+  the VAT is then computed once per rate (``capabilities.arithmetic``);
 * ``download.pdf`` answers 204 until the PDF is rendered;
 * about 400 calls a minute, announced in ``X-RateLimit-Policy: default;q=400;w=60`` and
   ``X-RateLimit: default;r=<remaining>;t=<seconds to reset>``; over it, 429;
@@ -26,6 +28,7 @@ from datetime import date
 from decimal import Decimal
 from urllib.parse import quote, urlencode
 
+from .arithmetic import VatPerRate
 from .base import CREDENTIAL_OAUTH2, CUSTOMERS_SEPARATE, Capabilities, EngineClient, RateLimitState
 from .dialect import Dialect, flatten_field_errors
 from .document import (
@@ -50,6 +53,11 @@ DEFAULT_BASE_URL = "https://app.fakturoid.cz/api/v3"
 ENGINE_LABEL = "Fakturoid"
 # The vendor's own domains: an API URL elsewhere would hand the client secret to a stranger.
 API_DOMAINS = ("fakturoid.cz",)
+# engine-apis.md §1.4, vat_price_mode "without_vat": there is no line discount, so a discounted
+# line travels as the listed line plus a discount line; each line's quantity × unit_price is
+# rounded to cents and the VAT is computed once per rate on the sum (the recapitulation
+# "vat_rates_summary"). The project's sandbox does the same.
+ARITHMETIC = VatPerRate()
 PAGE_SIZE = 40
 # An identifier search that fills this many pages is not an identifier any more: stop there.
 SEARCH_PAGES = 3
@@ -82,6 +90,8 @@ LANGUAGES = {
 }
 DISCOUNT_LABELS = {"cz": "Sleva", "sk": "Zľava"}
 DEFAULT_DISCOUNT_LABEL = "Discount"
+ROUNDING_LABELS = {"cz": "Zaokrouhlení", "sk": "Zaokrúhlenie"}
+DEFAULT_ROUNDING_LABEL = "Rounding"
 DECIMAL_COMMA_LANGUAGES = {"cz", "sk"}
 
 # Subject fields Odoo owns: on update an empty value is sent as "" to clear
@@ -354,6 +364,7 @@ class FakturoidClient(EngineClient):
         async_pdf=True,  # download.pdf answers 204 while rendering
         reads_back_payments=True,  # payments are listed on the invoice
         call_limit=(400, 60),  # documented: 400 calls in 60 s per account
+        arithmetic=ARITHMETIC,  # what Fakturoid computes from the lines invoice_lines() sends
     )
 
     def __init__(
@@ -688,29 +699,27 @@ def invoice_payload(document, customer_id):
 
 
 def invoice_lines(document, language=""):
+    """Each line as Fakturoid's arithmetic splits it: the listed line, then its adjustment."""
     sign = Decimal(-1) if document.is_credit_note else Decimal(1)
     lines = []
     for line in document.lines:
-        wire_line = {
-            "name": line.name,
-            "quantity": decimal_str(sign * line.quantity),
-            "unit_price": decimal_str(line.unit_price),
-            "vat_rate": vat_rate_number(line.tax.rate),
-        }
-        if line.unit_name:
-            wire_line["unit_name"] = line.unit_name
-        lines.append(wire_line)
-        discount = line.discount_amount
-        if discount:
-            lines.append(
-                {
-                    "name": discount_line_name(line, language),
-                    "quantity": decimal_str(sign),
-                    "unit_price": decimal_str(-discount),
-                    "vat_rate": wire_line["vat_rate"],
-                }
-            )
+        for part in ARITHMETIC.split(line):
+            wire_line = {
+                "name": adjustment_line_name(line, language) if part.is_adjustment else line.name,
+                "quantity": decimal_str(sign * part.quantity),
+                "unit_price": decimal_str(part.unit_price),
+                "vat_rate": vat_rate_number(part.rate),
+            }
+            if line.unit_name and not part.is_adjustment:
+                wire_line["unit_name"] = line.unit_name
+            lines.append(wire_line)
     return lines
+
+
+def adjustment_line_name(line, language):
+    if not line.discount_percent:
+        return f"{ROUNDING_LABELS.get(language, DEFAULT_ROUNDING_LABEL)} \u2013 {line.name}"
+    return discount_line_name(line, language)
 
 
 def discount_line_name(line, language):

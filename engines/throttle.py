@@ -22,9 +22,6 @@ from dataclasses import dataclass, field
 
 from .errors import RateLimited
 
-SMARTBILL_CALL_LIMIT = (30, 10)
-FAKTUROWNIA_CALL_LIMIT = (30, 10)  # undocumented: assume SmartBill's, the strictest we know
-
 MARGIN = 0.9  # spend at most this share of the documented limit: clocks and latencies differ
 MAX_WAIT = 30.0  # seconds a caller may wait in all; longer, and it is told to come back later
 

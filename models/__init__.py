@@ -9,6 +9,7 @@ from . import invoice_engine_log
 from . import invoice_engine_oauth_state
 from . import invoice_engine_payment
 from . import account_move
+from . import account_move_engine_totals
 from . import invoice_engine_queue
 from . import invoice_engine_customer_match
 from . import account_move_customer_match

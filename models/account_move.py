@@ -576,7 +576,7 @@ class AccountMoveLine(models.Model):
             tax=tax,
             unit_name=self.product_uom_id.name or "" if self.product_uom_id else "",
             discount_percent=discount,
-            subtotal=_decimal(self.price_subtotal),
+            subtotal=_decimal(self.move_id.direction_sign * self.amount_currency, self.currency_id.decimal_places),
             total=_decimal(self.price_total),
             product_code=self.product_id.default_code or "",
             is_service=self.product_id.type == "service",

@@ -132,7 +132,6 @@ class InvoiceEngine(models.Model):
     numbering_ids = fields.One2many("invoice.engine.numbering", "engine_id", readonly=True)
     tax_mapping_ids = fields.One2many("invoice.engine.tax", "engine_id", string="VAT rates")
     partner_binding_ids = fields.One2many("invoice.engine.partner", "engine_id", string="Customers")
-    rounding_warning = fields.Char(compute="_compute_rounding_warning")
     queued_count = fields.Integer(compute="_compute_move_counts")
     error_count = fields.Integer(compute="_compute_move_counts")
 
@@ -151,18 +150,6 @@ class InvoiceEngine(models.Model):
     def _compute_has_credentials(self):
         for engine in self:
             engine.has_credentials = bool(engine.id) and engine._holds_secrets()
-
-    @api.depends("company_id.tax_calculation_rounding_method")
-    def _compute_rounding_warning(self):
-        for engine in self:
-            if engine.company_id.tax_calculation_rounding_method == "round_per_line":
-                engine.rounding_warning = _(
-                    "Fakturoid computes VAT once per rate over the whole invoice. With Odoo's "
-                    "“Round per line” rounding method the VAT total can differ by a few cents; "
-                    "choose “Round globally” in Accounting settings so both agree."
-                )
-            else:
-                engine.rounding_warning = False
 
     def _compute_move_counts(self):
         groups = self.env["account.move"]._read_group(

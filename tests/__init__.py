@@ -16,3 +16,5 @@ from . import test_engine_states
 from . import test_transport_dialect
 from . import test_throttle
 from . import test_capabilities
+from . import test_engine_totals
+from . import test_engine_neutral

@@ -72,13 +72,6 @@ class TestEngineConfiguration(InvoiceEngineCase):
         self.sandbox.add_account(SLUG, currency=currency)
         self.sandbox.add_client(CLIENT_ID, CLIENT_SECRET, accounts=(SLUG,))
 
-    def test_rounding_method_warning(self):
-        self.company.tax_calculation_rounding_method = "round_per_line"
-        self.assertIn("Round globally", self.engine.rounding_warning)
-        self.company.tax_calculation_rounding_method = "round_globally"
-        self.engine.invalidate_recordset(["rounding_warning"])
-        self.assertFalse(self.engine.rounding_warning)
-
     def test_plain_http_only_for_a_local_test_server(self):
         with self.assertRaises(ValidationError):
             self.engine.base_url = "http://app.fakturoid.cz/api/v3"
