@@ -101,7 +101,7 @@ class AccountMove(models.Model):
     engine_remote_id = fields.Char(string="Engine document ID", copy=False, readonly=True)
     engine_remote_series = fields.Char(
         string="Engine series", copy=False, readonly=True,
-        help="The number series the engine issued the document in (SmartBill finds a document by series and number).",
+        help="The number series the engine issued the document in (some engines find a document by series and number).",
     )
     engine_number = fields.Char(string="Engine number", copy=False, readonly=True, index="trigram")
     engine_url = fields.Char(string="Engine link", copy=False, readonly=True)
