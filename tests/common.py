@@ -138,6 +138,16 @@ class InvoiceEngineCase(LoopbackHttpMixin, AccountTestInvoicingCommon):
         credit_note.action_post()
         return credit_note
 
+    def send_invoice_and_lose_a_payment_answer(self):
+        """A sent invoice whose payment the engine stored while its answer never reached Odoo."""
+        move = self.create_invoice()
+        self.run_queue()
+        self.register_payment(move)
+        self.harness.inject("reset_after_store", "record_payment")
+        self.run_queue()
+        self.assertEqual(move.engine_payment_ids.state, "sending")
+        return move
+
     def register_payment(self, move, amount=None, date="2026-11-12"):
         wizard = self.env["account.payment.register"].with_context(
             active_model="account.move", active_ids=move.ids

@@ -33,12 +33,7 @@ class TestSharedCodeAsksTheCapabilities(InvoiceEngineCase):
         self.assertFalse(self.engine.partner_binding_ids)
 
     def test_a_lost_payment_answer_without_payment_read_back_goes_to_a_person(self):
-        move = self.create_invoice()
-        self.run_queue()
-        self.register_payment(move)
-        self.harness.inject("reset_after_store", "record_payment")
-        self.run_queue()
-        self.assertEqual(move.engine_payment_ids.state, "sending")
+        move = self.send_invoice_and_lose_a_payment_answer()
         with self.capabilities(reads_back_payments=False):
             self.run_queue_later(minutes=2)
         payment = move.engine_payment_ids

@@ -67,12 +67,7 @@ class PaymentTests:
     def test_lost_answer_on_payment_is_not_recorded_twice(self):
         if not self.harness.capabilities.reads_back_payments:
             self.skipTest("the engine cannot list a document's payments")
-        move = self.create_invoice()
-        self.run_queue()
-        self.register_payment(move)
-        self.harness.inject("reset_after_store", "record_payment")
-        self.run_queue()
-        self.assertEqual(move.engine_payment_ids.state, "sending")
+        move = self.send_invoice_and_lose_a_payment_answer()
         self.run_queue_later(minutes=2)
         self.assertEqual(move.engine_payment_ids.state, "sent")
         self.assertEqual(len(self.remote_payments(move)), 1)
