@@ -53,9 +53,16 @@ class Capabilities:
     customers: str  # CUSTOMERS_*
     async_pdf: bool  # the PDF may not be rendered yet right after the create (answered later)
     reads_back_payments: bool  # the payments a document holds can be listed
-    tax_authority: str = ""  # the clearance system whose status the engine reports ("KSeF"), "" if none
+    tax_authority: str = ""  # the clearance system the engine submits documents to ("KSeF"), "" if none
+    reports_authority_status: bool = False  # document_status() says what the tax authority made of it
     call_limit: tuple | None = None  # (calls, seconds) documented per account; the throttle spends below it
     arithmetic: object = None  # engines.arithmetic.Arithmetic: how the engine computes a document's amounts
+    numbering_label: str = "Number series"  # what the engine calls its numberings (series, department…)
+    lists_vat_rates: bool = False  # the account lists its VAT rates; each line must carry one of them
+    cancels_documents: bool = False  # cancel_document() voids a sent document in the engine
+    # cancel_document() is refused once the tax authority holds the document: a correction to
+    # zero is the way (KSeF)
+    authority_blocks_cancel: bool = False
 
     @property
     def keeps_customers(self):
@@ -121,7 +128,11 @@ class EngineClient(abc.ABC):
         return []
 
     def prepare_create(self, document):
-        """Return a JSON-serialisable marker saved with the ``sending`` state."""
+        """Return a JSON-serialisable marker saved with the ``sending`` state.
+
+        It may call the engine: an engine without read-back notes here what it needs to tell
+        afterwards whether the create landed (SmartBill: the series' next number).
+        """
         return {}
 
     @abc.abstractmethod
@@ -154,3 +165,18 @@ class EngineClient(abc.ABC):
     @abc.abstractmethod
     def document_status(self, ref):
         """Return ``RemoteStatus``."""
+
+    def cancel_document(self, ref):
+        """Void the sent document in the engine (``capabilities.cancels_documents``).
+
+        Raises ``Rejected`` with the engine's reason, in words, when it refuses.
+        """
+        raise NotImplementedError(f"{self.capabilities.label} cannot cancel a document")
+
+    def authority_documents(self, ref):
+        """The tax authority's files for an accepted document (``AuthorityDocument``), or ``()``."""
+        return ()
+
+    def resubmit_to_authority(self, ref):
+        """Submit the document to the tax authority again, after a failed submission."""
+        raise NotImplementedError(f"{self.capabilities.label} does not submit to a tax authority")

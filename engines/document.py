@@ -52,10 +52,23 @@ REMOTE_STATUSES = [
 # reports KSeF's (``gov_status``: processing -> pending, ok -> accepted, send_error and
 # server_error -> rejected, not_applicable/not_connected -> not_applicable); SmartBill does
 # not expose RO e-Factura's; Fakturoid has none. Carried by ``RemoteStatus.authority_status``.
-AUTHORITY_PENDING = "pending"
-AUTHORITY_ACCEPTED = "accepted"
-AUTHORITY_REJECTED = "rejected"
-AUTHORITY_NOT_APPLICABLE = "not_applicable"
+AUTHORITY_PENDING = "pending"  # submitted, the authority has not answered yet
+AUTHORITY_ACCEPTED = "accepted"  # final: the authority numbered it
+AUTHORITY_REJECTED = "rejected"  # final until a person acts: the authority refused the content
+AUTHORITY_FAILED = "failed"  # the submission failed on the way (KSeF server_error): submit again later
+AUTHORITY_NOT_APPLICABLE = "not_applicable"  # final: not submitted (B2C, not connected, off)
+AUTHORITY_STATUSES = [
+    (AUTHORITY_PENDING, "Processing"),
+    (AUTHORITY_ACCEPTED, "Accepted"),
+    (AUTHORITY_REJECTED, "Rejected"),
+    (AUTHORITY_FAILED, "Submission failed"),
+    (AUTHORITY_NOT_APPLICABLE, "Not submitted"),
+]
+
+# How a payment was received, as the Odoo payment journal says (SmartBill's payment ``type``).
+PAYMENT_BANK = "bank"
+PAYMENT_CASH = "cash"
+PAYMENT_CARD = "card"
 
 
 @dataclass(frozen=True)
@@ -73,6 +86,7 @@ class Party:
     city: str = ""
     zip: str = ""
     state_name: str = ""  # county (SmartBill), region
+    state_code: str = ""  # the state's code in Odoo (RO counties: "CJ", "B" for Bucharest)
     country_code: str = ""  # ISO 3166-1 alpha-2
     registration_no: str = ""  # IČO (CZ/SK), REGON (PL), Reg. Com. (RO)
     vat_no: str = ""  # VAT id with country prefix: DIČ (CZ), IČ DPH (SK), NIP (PL), CIF (RO)
@@ -162,6 +176,12 @@ class Document:
     numbering: str = ""  # Fakturoid number_format_id, SmartBill series, Fakturownia department_id
     original: RemoteRef | None = None  # the corrected invoice, for credit notes
     original_reference: str = ""
+    # Credit notes: True when it reverses the whole original (every line, every amount), so an
+    # engine with a full-reversal call (SmartBill storno) can use it.
+    reverses_whole_original: bool = False
+    original_lines: tuple = ()  # the corrected invoice's ``Line``s (corrections that list before/after)
+    original_issue_date: date | None = None
+    correction_reason: str = ""  # why the credit note was issued (Odoo's reversal reason)
 
     @property
     def due_days(self):
@@ -192,7 +212,13 @@ class RemoteStatus:
     total: Decimal | None = None
     remaining: Decimal | None = None
     payments: tuple = ()  # RemotePayment, to recognise a payment whose creation went unanswered
-    authority_status: str = ""  # AUTHORITY_*, for engines that submit to a tax authority
+    paid_amount: Decimal | None = None  # what the engine counts as paid (document currency)
+    # The tax authority's view (engines whose capabilities report ``tax_authority`` status):
+    authority_status: str = ""  # AUTHORITY_*, "" when the engine says nothing
+    authority_number: str = ""  # the authority's own number (KSeF ``gov_id``)
+    authority_link: str = ""  # a verification page for humans (KSeF ``gov_verification_link``)
+    authority_messages: tuple = ()  # the authority's or the engine's reasons for a refusal
+    authority_demo: bool = False  # the engine talks to the authority's test environment (KSeF DEMO)
 
 
 @dataclass(frozen=True)
@@ -203,6 +229,9 @@ class PaymentInfo:
     paid_on: date
     notify_customer: bool | None = None  # ask the engine to thank the customer by e-mail; None: its default
     completes_document: bool = False  # True when this payment settles the remaining amount
+    method: str = PAYMENT_BANK  # PAYMENT_*: how the money came (the Odoo payment journal)
+    customer: Party | None = None  # who paid (engines whose payments name the client: SmartBill)
+    reference: str = ""  # Odoo's name of the payment, for the engine's text / observation
 
 
 @dataclass(frozen=True)
@@ -216,6 +245,10 @@ class AccountInfo:
     details: dict = field(default_factory=dict)
 
 
+NUMBERING_DOCUMENTS = "documents"  # invoices and credit notes are numbered in it
+NUMBERING_RECEIPTS = "receipts"  # cash receipts (SmartBill ``Chitanta`` series, type "c")
+
+
 @dataclass(frozen=True)
 class NumberingOption:
     """A number series / number format / department the engine offers."""
@@ -224,9 +257,28 @@ class NumberingOption:
     name: str
     is_default: bool = False
     preview: str = ""
+    usage: str = NUMBERING_DOCUMENTS  # NUMBERING_*
+    next_number: str = ""  # as the engine writes it (SmartBill: zero-padded)
+
+
+@dataclass(frozen=True)
+class EngineVatRate:
+    """A VAT rate the engine account offers; lines must carry one of them (SmartBill ``/tax``)."""
+
+    name: str  # verbatim, sent back as is (``taxName``)
+    rate: Decimal  # percent (``taxPercentage``)
+
+
+@dataclass(frozen=True)
+class AuthorityDocument:
+    """A file the tax authority issued for a document (KSeF XML, UPO receipt)."""
+
+    name: str
+    content: bytes
+    mimetype: str = "application/xml"
 
 
 @dataclass(frozen=True)
 class ReferenceData:
     numberings: tuple = ()  # NumberingOption
-    vat_rates: tuple = ()  # (name, Decimal rate) pairs where the engine has a list (SmartBill /tax)
+    vat_rates: tuple = ()  # EngineVatRate, where the engine keeps a list (capabilities.lists_vat_rates)
