@@ -9,7 +9,7 @@
 #      python3), install Debian build deps when root with apt-get, then
 #      `pip install -r .odoo/requirements.txt` (build constraint setuptools<81)
 #      and `pip install -e .odoo`. A second run reuses .odoo/ and .venv/.
-#   2. Test deps: pytest, pytest-odoo, freezegun, requests, hypothesis; missing ones are
+#   2. Test deps: pytest, pytest-odoo, freezegun, requests, hypothesis, jsonschema; missing ones are
 #      pip-installed into that interpreter.
 #   3. PostgreSQL:
 #      - Unless AIE_PG_PRIVATE=1, try an existing server: $PGHOST if set, else the
@@ -183,7 +183,7 @@ aie_bootstrap_odoo() {
 
 # ------------------------------------------------------------ 2. test deps
 # module name -> requirement
-AIE_TEST_DEPS=("pytest:pytest>=8" "pytest_odoo:pytest-odoo>=2.3,<3" "freezegun:freezegun" "requests:requests" "hypothesis:hypothesis")
+AIE_TEST_DEPS=("pytest:pytest>=8" "pytest_odoo:pytest-odoo>=2.3,<3" "freezegun:freezegun" "requests:requests" "hypothesis:hypothesis" "jsonschema:jsonschema")
 
 aie_test_deps() {
     local mods=() spec

@@ -74,7 +74,9 @@ split_pytest_args() {
 run_pytest() {
     split_pytest_args "$@"
     create_db
-    local log="$AIE_LOG_DIR/$DB-pytest.log" rc t0
+    local log="$AIE_LOG_DIR/$DB-pytest.log" rc t0 http_port
+    # A port of our own: another test run (another clone) may hold Odoo's default 8069.
+    http_port=$("$AIE_PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
     aie_say "running pytest (log: ${log#"$AIE_ROOT"/})"
     t0=$(aie_now_ms)
     # Run from .build/addons: pytest-odoo names test modules after the folder
@@ -93,6 +95,7 @@ run_pytest() {
                 --odoo-extra "db_user=$AIE_DB_USER" \
                 --odoo-extra "data-dir=$AIE_DATA_DIR" \
                 --odoo-extra "max-cron-threads=0" \
+                --odoo-extra "http-port=$http_port" \
                 "${PYTEST_OPTS[@]}" "${PYTEST_PATHS[@]}"
     ) 2>&1 | (trap '' INT; tee "$log") # tee outlives Ctrl-C: pytest's own summary is kept
     rc=${PIPESTATUS[0]}
