@@ -22,6 +22,8 @@
         "views/fakturoid_oauth_templates.xml",
         "wizard/invoice_engine_link_wizard_views.xml",
         "wizard/invoice_engine_customer_link_wizard_views.xml",
+        "wizard/invoice_engine_cancel_wizard_views.xml",
+        "views/account_journal_views.xml",
         "views/invoice_engine_customer_match_views.xml",
     ],
     "demo": ["demo/invoice_engine_demo.xml"],

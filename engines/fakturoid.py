@@ -748,13 +748,16 @@ def remote_ref(data):
 
 def remote_status(data):
     status = STATUSES.get(data.get("status"), "")
+    total = _decimal_or_none(data.get("total"))
+    remaining = _decimal_or_none(data.get("remaining_amount"))
     return RemoteStatus(
         status=status,
         paid=status == REMOTE_PAID,
         cancelled=status == REMOTE_CANCELLED,
         paid_on=date.fromisoformat(data["paid_on"]) if data.get("paid_on") else None,
-        total=_decimal_or_none(data.get("total")),
-        remaining=_decimal_or_none(data.get("remaining_amount")),
+        total=total,
+        remaining=remaining,
+        paid_amount=total - remaining if total is not None and remaining is not None else None,
         payments=tuple(
             RemotePayment(
                 id=str(payment["id"]),

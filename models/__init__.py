@@ -10,7 +10,10 @@ from . import invoice_engine_oauth_state
 from . import invoice_engine_payment
 from . import account_move
 from . import account_move_engine_totals
+from . import account_move_cancel
+from . import account_journal
 from . import invoice_engine_queue
+from . import invoice_engine_status
 from . import invoice_engine_customer_match
 from . import account_move_customer_match
 from . import account_partial_reconcile

@@ -88,6 +88,11 @@ class EngineDataError(UserError):
         super().__init__("\n".join(problems))
 
 
+def _reversal_key(line):
+    """What must be equal, line by line, for a credit note to reverse its invoice whole."""
+    return (line.name, line.quantity, line.unit_price, line.discount_percent, line.subtotal, line.tax.rate, line.tax.kind)
+
+
 def _decimal(value, places=None):
     number = Decimal(str(value or 0))
     return number.quantize(Decimal(1).scaleb(-places)) if places is not None else number
@@ -127,6 +132,33 @@ class AccountMove(models.Model):
         "the version it received: correct it there or issue a credit note.",
     )
     engine_payment_ids = fields.One2many("invoice.engine.payment", "move_id", string="Engine payments")
+    engine_paid_amount = fields.Monetary(
+        string="Paid in engine", copy=False, readonly=True,
+        help="What the engine counts as paid on its document, as last read back.",
+    )
+    engine_changed_in_engine = fields.Boolean(
+        string="Changed in the engine", copy=False, readonly=True,
+        help="The engine's document no longer carries the total it was issued with: it was edited in the "
+        "engine. Check it there, then correct Odoo or the engine so that both agree.",
+    )
+    # The tax authority the engine submits the document to (engines whose capabilities report it).
+    engine_authority_state = fields.Selection(
+        neutral.AUTHORITY_STATUSES, string="Tax authority status", copy=False, readonly=True,
+    )
+    engine_authority_number = fields.Char(string="Tax authority number", copy=False, readonly=True)
+    engine_authority_link = fields.Char(string="Verification link", copy=False, readonly=True)
+    engine_authority_message = fields.Text(string="Tax authority message", copy=False, readonly=True)
+    engine_authority_demo = fields.Boolean(
+        string="Authority test environment", copy=False, readonly=True,
+        help="The engine submitted the document to the tax authority's test environment (DEMO): it has no legal effect.",
+    )
+    engine_authority_attempts = fields.Integer(copy=False, readonly=True)
+    engine_authority_next_at = fields.Datetime(copy=False, readonly=True)
+    engine_authority_attachment_ids = fields.Many2many(
+        "ir.attachment", "account_move_engine_authority_attachment_rel", "move_id", "attachment_id",
+        string="Tax authority files", copy=False, readonly=True,
+    )
+    engine_authority_name = fields.Char(compute="_compute_engine_authority_name")
 
     @api.depends("engine_total", "amount_total", "engine_state")
     def _compute_engine_total_mismatch(self):
@@ -136,6 +168,12 @@ class AccountMove(models.Model):
                 and move.engine_total
                 and move.currency_id.compare_amounts(abs(move.engine_total), move.amount_total) != 0
             )
+
+    @api.depends("engine_id")
+    def _compute_engine_authority_name(self):
+        for move in self:
+            capabilities = move.engine_id and move.engine_id._client_class().capabilities
+            move.engine_authority_name = capabilities.tax_authority if capabilities else False
 
     # ------------------------------------------------------------------
     # Posting: only mark the move, never call the engine here (DESIGN §2)
@@ -156,7 +194,7 @@ class AccountMove(models.Model):
                 engine_by_journal[move.journal_id] = self.env["invoice.engine"]._find_for_journal(move.journal_id)
             engine = move.engine_id or engine_by_journal[move.journal_id]
             # A move that failed before is queued again once reposted, whatever auto-send says.
-            if engine and (engine.auto_send or move.engine_state == "error"):
+            if engine and (engine._sends_on_post(move.journal_id) or move.engine_state == "error"):
                 move_ids_by_engine[engine].append(move.id)
         for engine, move_ids in move_ids_by_engine.items():
             self.browse(move_ids)._engine_enqueue(engine)
@@ -188,7 +226,7 @@ class AccountMove(models.Model):
         ).write(vals)
 
     def button_draft(self):
-        sent = self.filtered(lambda move: move.engine_state == "sent")
+        sent = self.filtered(lambda move: move.engine_state == "sent" and move.engine_status != neutral.REMOTE_CANCELLED)
         for move in sent:
             move.message_post(body=_(
                 "This invoice is already issued in %(engine)s as %(number)s. Changes made in Odoo "
@@ -269,22 +307,6 @@ class AccountMove(models.Model):
             "target": "new",
             "context": {"default_move_id": self.id},
         }
-
-    def action_engine_refresh(self):
-        """Read the document's status back from the engine."""
-        self._engine_check_action("refresh")
-        for move in self:
-            engine = move.engine_id.sudo()
-            client = engine._client(on_exchange=lambda exchange, move=move: engine._log_exchange(exchange, move))
-            try:
-                status = client.document_status(move._engine_ref())
-            except errors.NotFound:
-                move._engine_to_missing()
-                continue
-            except errors.EngineError as error:
-                raise UserError(engine._explain(error)) from error
-            move._engine_store_status(status)
-        return True
 
     # ------------------------------------------------------------------
     # Transitions (ENGINE_TRANSITIONS): the only writers of engine_state
@@ -412,12 +434,6 @@ class AccountMove(models.Model):
         """The client's status when it is one of the neutral ``REMOTE_STATUSES``, else False."""
         return status if status in dict(neutral.REMOTE_STATUSES) else False
 
-    def _engine_store_status(self, status):
-        self._engine_write({
-            "engine_status": self._engine_neutral_status(status.status),
-            "engine_last_sync_at": fields.Datetime.now(),
-        })
-
     def _engine_report(self, message):
         """Make ``message`` the move's engine message: one chatter note and one activity per problem."""
         self.ensure_one()
@@ -485,12 +501,10 @@ class AccountMove(models.Model):
                     invoice=original.display_name,
                     engine=engine._engine_label(),
                 ))
-        if strict and problems:
-            raise EngineDataError(problems)
         language = engine.document_language
         if language == "partner":
             language = (self.partner_id.lang or "").split("_")[0]
-        return neutral.Document(
+        document = neutral.Document(
             key=self._engine_key(),
             kind=neutral.CREDIT_NOTE if self.move_type == "out_refund" else neutral.INVOICE,
             reference=self.name,
@@ -509,10 +523,30 @@ class AccountMove(models.Model):
             order_number=(self.ref or self.invoice_origin or "")[:60],
             note=html2plaintext(self.narration).strip() if not is_html_empty(self.narration) else "",
             language=language,
-            numbering=engine.numbering_id.remote_id or "",
+            numbering=engine._numbering_for(self).remote_id or "",
             original=original._engine_ref() if original and original.engine_remote_id else None,
             original_reference=original.engine_number or original.name or "" if original else "",
+            **(self._engine_correction_values(engine, original, lines) if original else {}),
         )
+        if strict:
+            problems += engine._document_problems(self, document)
+            if problems:
+                raise EngineDataError(problems)
+        return document
+
+    def _engine_correction_values(self, engine, original, lines):
+        """What a credit note tells about the invoice it corrects."""
+        original_lines = tuple(original._engine_lines(engine, []))
+        return {
+            "original_lines": original_lines,
+            "original_issue_date": original.invoice_date,
+            "reverses_whole_original": (
+                self.currency_id == original.currency_id
+                and self.currency_id.compare_amounts(self.amount_total, original.amount_total) == 0
+                and [_reversal_key(line) for line in lines] == [_reversal_key(line) for line in original_lines]
+            ),
+            "correction_reason": (self.ref or "").strip()[:255],
+        }
 
     def _engine_taxable_supply_date(self):
         # l10n_cz adds taxable_supply_date (DUZP); other localizations use delivery_date.
@@ -603,8 +637,11 @@ class AccountMoveLine(models.Model):
             ))
             return neutral.TaxInfo(rate=Decimal(0))
         mapping = engine.tax_mapping_ids.filtered(lambda mapping: mapping.tax_id == taxes)
+        if engine.lists_vat_rates:
+            return self._engine_listed_tax(engine, mapping, problems)
         if mapping:
-            return neutral.TaxInfo(rate=_decimal(mapping.vat_rate).normalize(), kind=mapping.kind, label=taxes.name)
+            return neutral.TaxInfo(rate=_decimal(mapping.vat_rate).normalize(), kind=mapping.kind, label=taxes.name,
+                                   engine_code=mapping.engine_code or "")
         if taxes.amount_type == "percent":
             rate = _decimal(taxes.amount).normalize()
             return neutral.TaxInfo(rate=rate, kind=neutral.TAX_STANDARD if rate else neutral.TAX_ZERO, label=taxes.name)
@@ -614,3 +651,27 @@ class AccountMoveLine(models.Model):
             tax=taxes.name, line=self.name, engine=engine._engine_label(), name=engine.name,
         ))
         return neutral.TaxInfo(rate=Decimal(0), label=taxes.name)
+
+    def _engine_listed_tax(self, engine, mapping, problems):
+        """The tax as one of the VAT rates the engine offers (engines that list their rates)."""
+        tax = self.tax_ids
+        vat_rate = mapping.engine_vat_rate_id
+        if vat_rate and vat_rate.listed:
+            return neutral.TaxInfo(rate=_decimal(vat_rate.rate).normalize(), kind=mapping.kind, label=tax.name,
+                                   engine_code=vat_rate.name)
+        if vat_rate:
+            problems.append(_(
+                "The tax “%(tax)s” on the line “%(line)s” is mapped to the VAT rate “%(rate)s”, which %(engine)s no "
+                "longer offers. Choose one of its current rates under Accounting › Configuration › Invoice Engines › "
+                "%(name)s › VAT rates.",
+                tax=tax.name, line=self.name, rate=vat_rate.display_name, engine=engine._engine_label(),
+                name=engine.name,
+            ))
+        else:
+            problems.append(_(
+                "The tax “%(tax)s” on the line “%(line)s” is not mapped to any VAT rate %(engine)s offers. Load the "
+                "engine's VAT rates (Test connection) and map it under Accounting › Configuration › Invoice Engines "
+                "› %(name)s › VAT rates.",
+                tax=tax.name, line=self.name, engine=engine._engine_label(), name=engine.name,
+            ))
+        return neutral.TaxInfo(rate=_decimal(mapping.vat_rate if mapping else tax.amount).normalize(), label=tax.name)

@@ -96,9 +96,18 @@ class InvoiceEngine(models.Model):
     numbering_id = fields.Many2one(
         "invoice.engine.numbering",
         string="Number series",
-        domain="[('engine_id', '=', id)]",
-        help="The engine's number series for the documents sent. Empty: the engine's default.",
+        domain="[('engine_id', '=', id), ('usage', '=', 'documents')]",
+        help="The engine's numbering for the documents sent, unless their journal chooses another. "
+        "Empty: the engine's default.",
     )
+    refund_numbering_id = fields.Many2one(
+        "invoice.engine.numbering",
+        string="Number series for credit notes",
+        domain="[('engine_id', '=', id), ('usage', '=', 'documents')]",
+        help="The engine's numbering for credit notes, unless their journal chooses another. Empty: the one "
+        "for invoices.",
+    )
+    numbering_label = fields.Char(compute="_compute_engine_vocabulary")
     log_retention_days = fields.Integer(
         default=30, help="Call logs older than this are deleted by the daily clean-up."
     )
@@ -131,6 +140,8 @@ class InvoiceEngine(models.Model):
 
     numbering_ids = fields.One2many("invoice.engine.numbering", "engine_id", readonly=True)
     tax_mapping_ids = fields.One2many("invoice.engine.tax", "engine_id", string="VAT rates")
+    vat_rate_ids = fields.One2many("invoice.engine.vat.rate", "engine_id", string="VAT rates offered", readonly=True)
+    lists_vat_rates = fields.Boolean(compute="_compute_engine_vocabulary")
     partner_binding_ids = fields.One2many("invoice.engine.partner", "engine_id", string="Customers")
     queued_count = fields.Integer(compute="_compute_move_counts")
     error_count = fields.Integer(compute="_compute_move_counts")
@@ -142,6 +153,13 @@ class InvoiceEngine(models.Model):
     # ------------------------------------------------------------------
     # Computes
     # ------------------------------------------------------------------
+
+    @api.depends("engine_type")
+    def _compute_engine_vocabulary(self):
+        for engine in self:
+            capabilities = engine._client_class().capabilities
+            engine.numbering_label = capabilities.numbering_label
+            engine.lists_vat_rates = capabilities.lists_vat_rates
 
     @api.depends_context("uid")
     def _compute_can_edit_credentials(self):
@@ -327,6 +345,20 @@ class InvoiceEngine(models.Model):
         listed = engines.filtered(lambda engine: journal in engine.journal_ids)
         return listed[:1] or engines.filtered(lambda engine: not engine.journal_ids)[:1]
 
+    def _sends_on_post(self, journal):
+        """Whether posting in ``journal`` queues the move (the journal may override ``auto_send``)."""
+        self.ensure_one()
+        return journal._invoice_engine_sends_on_post(self)
+
+    def _numbering_for(self, move):
+        """The engine numbering of ``move``: its journal's choice first, then the engine's defaults."""
+        self.ensure_one()
+        journal = move.journal_id
+        candidates = [journal.invoice_engine_numbering_id, self.numbering_id]
+        if move.move_type == "out_refund":
+            candidates = [journal.invoice_engine_refund_numbering_id, self.refund_numbering_id] + candidates
+        return next((numbering for numbering in candidates if numbering.engine_id == self), candidates[-1].browse())
+
     # ------------------------------------------------------------------
     # Clients
     # ------------------------------------------------------------------
@@ -442,8 +474,26 @@ class InvoiceEngine(models.Model):
         try:
             self._store_reference_data(self._client().reference_data())
         except (errors.EngineError, UserError) as error:
-            return self._notify(_("Could not load the number series"), self._explain(error), "danger")
-        return self._notify(_("Number series loaded"), _("%s number series.", len(self.numbering_ids)), "success")
+            return self._notify(_("Could not load from %s", self._engine_label()), self._explain(error), "danger")
+        return self._notify(_("Loaded from %s", self._engine_label()), self._reference_data_summary(), "success")
+
+    def _reference_data_summary(self):
+        summary = _("%(count)s × %(what)s.", count=len(self.numbering_ids), what=self.numbering_label)
+        if self.lists_vat_rates:
+            summary += " " + _("%s VAT rates.", len(self.vat_rate_ids.filtered("listed")))
+        return summary
+
+    @api.model
+    def _cron_refresh_reference_data(self):
+        """Daily: keep the numberings and VAT rates of every connected engine as the engine has them."""
+        for engine in self.search([("state", "=", "connected")]):
+            try:
+                engine._store_reference_data(engine._client().reference_data())
+            except (errors.EngineError, UserError) as error:
+                self.env.cr.rollback()
+                _logger.info("Invoice engine %s: reference data not refreshed: %s", engine.id, error)
+                continue
+            self.env.cr.commit()
 
     def action_view_logs(self):
         self.ensure_one()
@@ -480,6 +530,14 @@ class InvoiceEngine(models.Model):
         """Engine-specific ``PaymentInfo`` options for payments recorded from Odoo."""
         return {}
 
+    def _document_problems(self, move, document):
+        """What the engine's own rules refuse in ``document`` (built from ``move``), before any call.
+
+        Each message names the field to fix; engines add their rules (SmartBill's client data for
+        ANAF, KSeF's field limits).
+        """
+        return []
+
     def _post_note(self, body):
         """A chatter note that never fails on the current user's e-mail settings.
 
@@ -501,18 +559,80 @@ class InvoiceEngine(models.Model):
         })
 
     def _store_reference_data(self, reference):
+        self._store_numberings(reference.numberings)
+        if self.lists_vat_rates:
+            self._store_vat_rates(reference.vat_rates)
+
+    def _store_numberings(self, options):
         numbering_model = self.env["invoice.engine.numbering"]
-        existing = {numbering.remote_id: numbering for numbering in self.numbering_ids}
+        existing = {(numbering.usage, numbering.remote_id): numbering for numbering in self.numbering_ids}
         seen = numbering_model
-        for option in reference.numberings:
-            values = {"name": option.name, "preview": option.preview, "is_default": option.is_default}
-            numbering = existing.get(option.id)
+        for option in options:
+            values = {"name": option.name, "preview": option.preview, "is_default": option.is_default,
+                      "next_number": option.next_number}
+            numbering = existing.get((option.usage, option.id))
             if numbering:
                 numbering.write(values)
             else:
-                numbering = numbering_model.create({"engine_id": self.id, "remote_id": option.id, **values})
+                numbering = numbering_model.create(
+                    {"engine_id": self.id, "remote_id": option.id, "usage": option.usage, **values}
+                )
             seen |= numbering
-        (self.numbering_ids - seen).unlink()
+        gone = self.numbering_ids - seen
+        # A numbering the engine dropped but a journal still names is kept: the journal shows it, and
+        # the engine refuses it in words, rather than the choice silently falling back to a default.
+        in_use = self.env["account.journal"].sudo().search([
+            "|", ("invoice_engine_numbering_id", "in", gone.ids), ("invoice_engine_refund_numbering_id", "in", gone.ids),
+        ])
+        (gone - in_use.invoice_engine_numbering_id - in_use.invoice_engine_refund_numbering_id).unlink()
+
+    def _store_vat_rates(self, offered):
+        """Keep the engine's VAT rates, flag the ones it dropped, and map Odoo's sales taxes by percentage."""
+        rates_model = self.env["invoice.engine.vat.rate"]
+        existing = {vat_rate.name: vat_rate for vat_rate in self.vat_rate_ids}
+        listed = rates_model
+        for option in offered:
+            vat_rate = existing.get(option.name)
+            values = {"rate": float(option.rate), "listed": True}
+            if vat_rate:
+                vat_rate.write(values)
+            else:
+                vat_rate = rates_model.create({"engine_id": self.id, "name": option.name, **values})
+            listed |= vat_rate
+        dropped = (self.vat_rate_ids - listed).filtered("listed")
+        dropped.write({"listed": False})
+        self._match_taxes_to_vat_rates()
+        affected = self.tax_mapping_ids.filtered("engine_vat_rate_missing")
+        if dropped and affected:
+            self._post_note(_(
+                "%(engine)s no longer offers the VAT rates %(rates)s. Invoices with the taxes %(taxes)s stop "
+                "before sending until each is mapped to an offered rate (VAT rates tab).",
+                engine=self._engine_label(), rates=", ".join(dropped.mapped("display_name")),
+                taxes=", ".join(affected.tax_id.mapped("name")),
+            ))
+
+    def _match_taxes_to_vat_rates(self):
+        """Map each percentage sales tax to the one offered rate of the same percentage.
+
+        A mapping a person chose is kept; a rate offered under several names is left for a person.
+        """
+        offered = self.vat_rate_ids.filtered("listed")
+        mappings = {mapping.tax_id: mapping for mapping in self.tax_mapping_ids}
+        taxes = self.env["account.tax"].search([
+            ("company_id", "=", self.company_id.id), ("type_tax_use", "=", "sale"), ("amount_type", "=", "percent"),
+        ])
+        for tax in taxes:
+            mapping = mappings.get(tax)
+            if mapping and mapping.engine_vat_rate_id and not mapping.matched_automatically:
+                continue
+            same = offered.filtered(lambda vat_rate: tools.float_compare(vat_rate.rate, tax.amount, 2) == 0)
+            if len(same) != 1:
+                continue
+            values = {"engine_vat_rate_id": same.id, "matched_automatically": True}
+            if mapping:
+                mapping.write(values)
+            else:
+                self.env["invoice.engine.tax"].create({"engine_id": self.id, "tax_id": tax.id, **values})
 
     def _explain(self, error):
         """What went wrong and what to do, for a person.

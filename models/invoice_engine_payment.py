@@ -31,6 +31,11 @@ class InvoiceEnginePayment(models.Model):
     amount = fields.Monetary(required=True, currency_field="currency_id")
     currency_id = fields.Many2one("res.currency", required=True)
     date = fields.Date(required=True)
+    journal_id = fields.Many2one(
+        "account.journal", string="Received in", ondelete="set null",
+        help="The journal of the payment: it says how the money came (bank, cash, card).",
+    )
+    reference = fields.Char(help="The Odoo payment or statement line that paid the invoice.")
     state = fields.Selection(PAYMENT_STATES, default="to_send", required=True, index=True)
     remote_id = fields.Char(string="Remote ID", readonly=True)
     next_attempt_at = fields.Datetime(readonly=True)
@@ -65,6 +70,8 @@ class InvoiceEnginePayment(models.Model):
                     "amount": amount,
                     "currency_id": invoice.currency_id.id,
                     "date": max(counterpart_line.date, invoice.invoice_date or counterpart_line.date),
+                    "journal_id": counterpart_line.journal_id.id,
+                    "reference": counterpart_line.move_id.name,
                 })
         if values:
             self.sudo().create(values)

@@ -20,7 +20,7 @@ from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
 from ..engines import errors
-from ..engines.document import PaymentInfo
+from ..engines.document import PAYMENT_BANK, PaymentInfo
 from .account_move import EngineDataError
 
 _logger = logging.getLogger(__name__)
@@ -554,6 +554,9 @@ class InvoiceEngine(models.Model):
             paid_on=payment.date,
             **self._payment_options(),
             completes_document=completes,
+            method=payment.journal_id.invoice_engine_payment_means or PAYMENT_BANK,
+            customer=invoice.commercial_partner_id._engine_party(invoice._engine_db_tag(), []),
+            reference=payment.reference or "",
         )
 
     def _handle_payment_error(self, payment, error):

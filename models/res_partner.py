@@ -35,6 +35,7 @@ class ResPartner(models.Model):
             city=(self.city or "").strip(),
             zip=(self.zip or "").strip(),
             state_name=self.state_id.name or "",
+            state_code=self.state_id.code or "",
             country_code=self.country_id.code or "",
             registration_no=(self.company_registry or "").replace(" ", ""),
             vat_no=vat_no,

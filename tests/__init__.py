@@ -18,3 +18,5 @@ from . import test_throttle
 from . import test_capabilities
 from . import test_engine_totals
 from . import test_engine_neutral
+from . import test_journals
+from . import test_readback

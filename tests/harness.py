@@ -91,6 +91,16 @@ class EngineHarness:
         """Someone creates a second document carrying ``document``'s key in the engine by hand."""
         raise NotImplementedError
 
+    # -- what a person does in the engine's own UI ---------------------------
+
+    def pay_in_engine(self, document, amount):
+        """The customer's payment of ``amount`` (Decimal) is recorded in the engine, not in Odoo."""
+        raise NotImplementedError
+
+    def edit_in_engine(self, document):
+        """Someone edits the document in the engine so that its total changes."""
+        raise NotImplementedError
+
     # -- calls ---------------------------------------------------------------
 
     def inject(self, kind, operation, **params):

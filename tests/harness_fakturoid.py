@@ -26,6 +26,7 @@ class FakturoidHarness(EngineHarness):
         "record_payment": ("POST", r"/payments\.json$"),
         "find_customer": ("GET", r"/subjects(/search)?\.json$"),  # by our key, then by identifiers
         "create_customer": ("POST", r"/subjects\.json$"),
+        "document_status": ("GET", r"/invoices/\d+\.json$"),
     }
     golden_dir = "fakturoid"
 
@@ -99,14 +100,25 @@ class FakturoidHarness(EngineHarness):
 
     def store_copy(self, document):
         """An accountant posts an invoice with the same ``custom_id`` through the API."""
+        self._as_accountant("POST", "invoices.json", {
+            "custom_id": document["key"],
+            "subject_id": int(document["customer_id"]),
+            "lines": [{"name": "Ručně", "quantity": "1", "unit_price": "100", "vat_rate": 21}],
+        })
+
+    def pay_in_engine(self, document, amount):
+        self._as_accountant("POST", f"invoices/{document['id']}/payments.json", {"amount": str(amount)})
+
+    def edit_in_engine(self, document):
+        self._as_accountant("PATCH", f"invoices/{document['id']}.json", {
+            "lines": [{"name": "Doúčtováno", "quantity": "1", "unit_price": "100", "vat_rate": 21}],
+        })
+
+    def _as_accountant(self, method, path, payload):
+        """What an accountant does in Fakturoid, through the API with a token of their own."""
         token = self.sandbox.issue_token(self.client_id)
-        response = requests.post(
-            f"{self.sandbox.api_url}/accounts/{self.account}/invoices.json",
-            json={
-                "custom_id": document["key"],
-                "subject_id": int(document["customer_id"]),
-                "lines": [{"name": "Ručně", "quantity": "1", "unit_price": "100", "vat_rate": 21}],
-            },
+        response = requests.request(
+            method, f"{self.sandbox.api_url}/accounts/{self.account}/{path}", json=payload,
             headers={"Authorization": f"Bearer {token}", "User-Agent": "Accountant (ucetni@firma.cz)"},
             timeout=10,
         )

@@ -45,13 +45,14 @@ class TestEngineStates(InvoiceEngineCase):
             "action_engine_send", "action_engine_exclude", "action_engine_confirm_none",
             "action_engine_link_existing", "action_engine_refresh",
         )]
-        self.assertEqual(len(buttons), 9)
+        self.assertEqual(len(buttons), 10)
         for button in buttons:
             action = button.get("name").removeprefix("action_engine_")
             # A button is hidden when it or any element around it is.
             conditions = [node.get("invisible") for node in (button, *button.iterancestors()) if node.get("invisible")]
             for state in ENGINE_ACTIONS:
-                values = {"engine_state": state, "state": "posted", "move_type": "out_invoice", "engine_id": 1}
+                values = {"engine_state": state, "state": "posted", "move_type": "out_invoice", "engine_id": 1,
+                          "engine_changed_in_engine": True}
                 if not any(safe_eval(condition, values) for condition in conditions):
                     self.assertIn(action, ENGINE_ACTIONS[state], f"“{button.get('string')}” shows in {state!r}")
 
