@@ -26,7 +26,9 @@
         "views/account_journal_views.xml",
         "views/invoice_engine_customer_match_views.xml",
     ],
-    "demo": ["demo/invoice_engine_demo.xml"],
+    "demo": [
+        "demo/invoice_engine_demo_fakturoid.xml",
+    ],
     "installable": True,
     "application": False,
 }

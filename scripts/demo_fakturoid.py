@@ -1,0 +1,46 @@
+"""Fakturoid's part of the demo: a Czech company in CZK pushing to the Fakturoid sandbox.
+
+Its demo data is ``demo/invoice_engine_demo_fakturoid.xml`` (Czech and Slovak customers with
+IČO/DIČ, 21 % and 12 % products, an engine pointing at the sandbox). ``scripts/demo.py``
+finds this module by its name and calls ``push``.
+"""
+ENGINE = "fakturoid"
+LABEL = "Fakturoid"
+
+
+def push(env, sandbox, today):
+    """Post four invoices (one in EUR, one discounted) and one credit note; return the moves."""
+    from odoo import Command
+
+    company = env.ref("account_invoice_engine.demo_company")
+    env = env(context={"allowed_company_ids": company.ids})
+    engine = env.ref("account_invoice_engine.demo_engine")
+    # A new API URL clears the saved secret: give it again with the sandbox's actual address.
+    engine.write({"base_url": sandbox["api_url"], "fakturoid_client_secret_input": sandbox["client_secret"]})
+
+    def ref(name):
+        return env.ref(f"account_invoice_engine.{name}")
+
+    def invoice(partner, lines, **values):
+        return env["account.move"].create({
+            "move_type": "out_invoice",
+            "partner_id": ref(partner).id,
+            "invoice_date": today,
+            "invoice_line_ids": [
+                Command.create({"product_id": ref(product).id, "quantity": quantity, "discount": discount})
+                for product, quantity, discount in lines
+            ],
+            **values,
+        })
+
+    invoices = (
+        invoice("demo_partner_bakery", [("demo_product_consulting", 10, 0), ("demo_product_book", 2, 0)])
+        + invoice("demo_partner_builder", [("demo_product_training", 2, 10)])
+        + invoice("demo_partner_software", [("demo_product_consulting", 8, 0)], currency_id=env.ref("base.EUR").id)
+        + invoice("demo_partner_cafe", [("demo_product_book", 3, 0)])
+    )
+    invoices.action_post()
+    credit_note = invoices[1]._reverse_moves([{"invoice_date": today, "ref": "Jeden den školení zrušen"}])
+    credit_note.invoice_line_ids.quantity = 1
+    credit_note.action_post()
+    return invoices + credit_note
