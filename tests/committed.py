@@ -54,8 +54,10 @@ class CommittedEngineCase(LoopbackHttpMixin, BaseCase):
             env["account.chart.template"].try_loading(cls.harness.chart_template, company=company, install_demo=False)
             company.write({"currency_id": currency.id, "tax_calculation_rounding_method": "round_globally"})
             env = env(context={"allowed_company_ids": company.ids})
+            rate = cls.harness.vat_rates[0]
             tax = env["account.tax"].create({
-                "name": "DPH 21 %", "amount": 21, "type_tax_use": "sale", "company_id": company.id,
+                "name": f"{cls.harness.tax_label} {rate} %", "amount": rate, "type_tax_use": "sale",
+                "company_id": company.id,
             })
             engine = env["invoice.engine"].create({
                 "name": f"{cls.harness.label} (souběh)",
@@ -63,8 +65,10 @@ class CommittedEngineCase(LoopbackHttpMixin, BaseCase):
                 "contact_email": "ucetni@soubeh.cz",
                 **cls.harness.engine_values(),
             })
-            partner = env["res.partner"].create({"name": "Odběratel", "country_id": country.id})
+            partner = env["res.partner"].create(cls.harness.customer_values(env))
             cls.company_id, cls.engine_id, cls.tax_id, cls.partner_id = company.id, engine.id, tax.id, partner.id
+            cls.harness.reset()
+            cls.harness.prepare_engine(engine)
         cls.addClassCleanup(cls._archive_engine)
 
     @classmethod

@@ -1,5 +1,6 @@
 from contextlib import contextmanager
 from datetime import timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from unittest.mock import patch
 
 from freezegun import freeze_time
@@ -38,8 +39,9 @@ class InvoiceEngineCase(LoopbackHttpMixin, AccountTestInvoicingCommon):
 
         cls.company = cls.company_data["company"]
         cls.company.write({"tax_calculation_rounding_method": "round_globally", "email": "ucetni@firma.cz"})
-        cls.vat_21 = cls._create_sale_tax("DPH 21 %", 21)
-        cls.vat_12 = cls._create_sale_tax("DPH 12 %", 12)
+        standard, reduced = cls.harness.vat_rates
+        cls.vat_standard = cls._create_sale_tax(f"{cls.harness.tax_label} {standard} %", standard)
+        cls.vat_reduced = cls._create_sale_tax(f"{cls.harness.tax_label} {reduced} %", reduced)
         cls.sale_journal = cls.company_data["default_journal_sale"]
 
         cls.engine = cls.env["invoice.engine"].create({
@@ -48,30 +50,14 @@ class InvoiceEngineCase(LoopbackHttpMixin, AccountTestInvoicingCommon):
             "contact_email": "ucetni@firma.cz",
             **cls.harness.engine_values(),
         })
-        cls.customer_cz = cls.env["res.partner"].create({
-            "name": "Zákazník s.r.o.",
-            "is_company": True,
-            "street": "Vinohradská 12",
-            "city": "Praha",
-            "zip": "12000",
-            "country_id": cls.env.ref("base.cz").id,
-            "company_registry": "25596641",
-            "vat": "CZ25596641",
-            "email": "fakturace@zakaznik.cz",
-            "lang": "en_US",
-        })
-        cls.customer_sk = cls.env["res.partner"].create({
-            "name": "Odberateľ a.s.",
-            "is_company": True,
-            "street": "Hlavná 1",
-            "city": "Bratislava",
-            "zip": "81101",
-            "country_id": cls.env.ref("base.sk").id,
-            "company_registry": "35763469",
-            "vat": "SK2020273893",
-        })
-        cls.product_21 = cls._create_product(name="Konzultace", lst_price=1000.0, taxes_id=[Command.set(cls.vat_21.ids)])
-        cls.product_12 = cls._create_product(name="Kniha", lst_price=250.0, taxes_id=[Command.set(cls.vat_12.ids)])
+        cls.customer = cls.env["res.partner"].create(cls.harness.customer_values(cls.env))
+        cls.second_customer = cls.env["res.partner"].create(cls.harness.second_customer_values(cls.env))
+        cls.product_standard = cls._create_product(
+            name="Konzultace", lst_price=1000.0, taxes_id=[Command.set(cls.vat_standard.ids)])
+        cls.product_reduced = cls._create_product(
+            name="Kniha", lst_price=250.0, taxes_id=[Command.set(cls.vat_reduced.ids)])
+        cls.harness.reset()
+        cls.harness.prepare_engine(cls.engine)
 
     @classmethod
     def _create_sale_tax(cls, name, rate):
@@ -97,10 +83,10 @@ class InvoiceEngineCase(LoopbackHttpMixin, AccountTestInvoicingCommon):
 
     def create_invoice(self, partner=None, lines=None, move_type="out_invoice", post=True, **values):
         """``lines``: (product, quantity, price_unit[, discount[, taxes]]) tuples."""
-        lines = lines or [(self.product_21, 2, 1000.0)]
+        lines = lines or [(self.product_standard, 2, 1000.0)]
         move = self.env["account.move"].create({
             "move_type": move_type,
-            "partner_id": (partner or self.customer_cz).id,
+            "partner_id": (partner or self.customer).id,
             "invoice_date": values.pop("invoice_date", fields.Date.from_string("2026-11-02")),
             "journal_id": self.sale_journal.id,
             "invoice_line_ids": [Command.create(self._line_values(*line)) for line in lines],
@@ -113,10 +99,15 @@ class InvoiceEngineCase(LoopbackHttpMixin, AccountTestInvoicingCommon):
     def create_discounted_invoice(self):
         """Two discounted lines at odd prices and a plain one: totals that must round like Odoo's."""
         return self.create_invoice(lines=[
-            (self.product_21, 3, 333.33, 7.5),
-            (self.product_12, 7, 19.99, 12.5),
-            (self.product_21, 1, 1000.0),
+            (self.product_standard, 3, 333.33, 7.5),
+            (self.product_reduced, 7, 19.99, 12.5),
+            (self.product_standard, 1, 1000.0),
         ])
+
+    def gross(self, net, tax=None):
+        """``net`` with ``tax`` (default: the standard rate), to the cent: what a simple line totals."""
+        rate = Decimal(str((tax or self.vat_standard).amount))
+        return (Decimal(str(net)) * (100 + rate) / 100).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
     def _line_values(self, product, quantity, price_unit, discount=0.0, taxes=None):
         return {
@@ -204,6 +195,16 @@ class InvoiceEngineCase(LoopbackHttpMixin, AccountTestInvoicingCommon):
 
 
 class FakturoidCase(InvoiceEngineCase):
-    """The case of the Fakturoid flow tests: a Czech company, Fakturoid on the sandbox."""
+    """The case of the Fakturoid flow tests: a Czech company, Fakturoid on the sandbox.
+
+    Its tests name the Czech rates and customers: DPH 21 % and 12 %, a Czech and a Slovak company.
+    """
 
     harness_class = FakturoidHarness
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.vat_21, cls.vat_12 = cls.vat_standard, cls.vat_reduced
+        cls.product_21, cls.product_12 = cls.product_standard, cls.product_reduced
+        cls.customer_cz, cls.customer_sk = cls.customer, cls.second_customer

@@ -32,6 +32,8 @@ class EngineHarness:
     # create_customer for engines that keep customers.
     calls = {}
     golden_dir = ""  # tests/golden/<golden_dir>/: the payloads this engine is sent
+    vat_rates = ()  # (standard, reduced) VAT percentages of the company's country: the tests' two taxes
+    tax_label = "VAT"  # the taxes are called "<tax_label> <rate> %"
 
     def __init__(self):
         self.sandbox = None
@@ -60,6 +62,19 @@ class EngineHarness:
     def engine_values(self):
         """The engine-specific values of ``invoice.engine.create`` (URL and credentials)."""
         raise NotImplementedError
+
+    def customer_values(self, env):
+        """``res.partner`` values of the tests' main customer: a company of the engine's country,
+        complete for every rule of the engine."""
+        raise NotImplementedError
+
+    def second_customer_values(self, env):
+        """``res.partner`` values of a second customer, of another country."""
+        raise NotImplementedError
+
+    def prepare_engine(self, engine):
+        """After the engine record exists and the sandbox was reset: what it needs before sending
+        (e.g. the engine's VAT rates, loaded and mapped). Nothing by default."""
 
     def delay_pdf(self, polls):
         """The PDF is not ready for the first ``polls`` downloads (engines with ``async_pdf``)."""

@@ -29,6 +29,8 @@ class FakturoidHarness(EngineHarness):
         "document_status": ("GET", r"/invoices/\d+\.json$"),
     }
     golden_dir = "fakturoid"
+    vat_rates = (21, 12)
+    tax_label = "DPH"
 
     def __init__(self, account=SLUG, client_id=CLIENT_ID, client_secret=CLIENT_SECRET):
         super().__init__()
@@ -50,6 +52,32 @@ class FakturoidHarness(EngineHarness):
             "fakturoid_client_id": self.client_id,
             "fakturoid_client_secret_input": self.client_secret,
             "fakturoid_account_slug": self.account,
+        }
+
+    def customer_values(self, env):
+        return {
+            "name": "Zákazník s.r.o.",
+            "is_company": True,
+            "street": "Vinohradská 12",
+            "city": "Praha",
+            "zip": "12000",
+            "country_id": env.ref("base.cz").id,
+            "company_registry": "25596641",
+            "vat": "CZ25596641",
+            "email": "fakturace@zakaznik.cz",
+            "lang": "en_US",
+        }
+
+    def second_customer_values(self, env):
+        return {
+            "name": "Odberateľ a.s.",
+            "is_company": True,
+            "street": "Hlavná 1",
+            "city": "Bratislava",
+            "zip": "81101",
+            "country_id": env.ref("base.sk").id,
+            "company_registry": "35763469",
+            "vat": "SK2020273893",
         }
 
     def delay_pdf(self, polls):

@@ -34,7 +34,7 @@ class BadInputTests:
                              "not even a customer lookup")
 
     def test_partner_without_country(self):
-        self.customer_cz.country_id = False
+        self.customer.country_id = False
         move = self.create_invoice()
         self.run_queue()
         self.assert_stopped_before_network(move, "has no country", "Zákazník s.r.o.")
@@ -44,20 +44,21 @@ class BadInputTests:
             "name": "Recyklační poplatek", "amount_type": "fixed", "amount": 5, "type_tax_use": "sale",
             "company_id": self.company.id,
         })
-        move = self.create_invoice(lines=[(self.product_21, 1, 100.0, 0.0, eco_fee)])
+        move = self.create_invoice(lines=[(self.product_standard, 1, 100.0, 0.0, eco_fee)])
         self.run_queue()
         self.assert_stopped_before_network(move, "Recyklační poplatek", "VAT rates")
 
         # A manager maps it; retrying sends it with the mapped rate.
-        self.env["invoice.engine.tax"].create({"engine_id": self.engine.id, "tax_id": eco_fee.id, "vat_rate": 21})
+        self.env["invoice.engine.tax"].create({"engine_id": self.engine.id, "tax_id": eco_fee.id,
+                                             "vat_rate": self.vat_standard.amount})
         move.action_engine_send()
         self.run_queue()
         self.assertEqual(move.engine_state, "sent")
-        self.assertEqual(self.remote_document(move)["vat_rates"], [Decimal(21)])
+        self.assertEqual(self.remote_document(move)["vat_rates"], [Decimal(str(self.vat_standard.amount))])
         self.assertFalse(move.activity_ids, "the problem activity is closed once sent")
 
     def test_several_taxes_on_one_line(self):
-        move = self.create_invoice(lines=[(self.product_21, 1, 100.0, 0.0, self.vat_21 + self.vat_12)])
+        move = self.create_invoice(lines=[(self.product_standard, 1, 100.0, 0.0, self.vat_standard + self.vat_reduced)])
         self.run_queue()
         self.assert_stopped_before_network(move, "several taxes")
 
@@ -72,7 +73,7 @@ class BadInputTests:
     def test_zero_line_invoice(self):
         move = self.env["account.move"].create({
             "move_type": "out_invoice",
-            "partner_id": self.customer_cz.id,
+            "partner_id": self.customer.id,
             "invoice_date": "2026-11-02",
             "invoice_line_ids": [Command.create({"display_type": "line_note", "name": "Jen poznámka"})],
         })
@@ -81,17 +82,17 @@ class BadInputTests:
         self.assert_stopped_before_network(move, "has no lines")
 
     def test_all_problems_are_listed_at_once(self):
-        self.customer_cz.country_id = False
+        self.customer.country_id = False
         eco_fee = self.env["account.tax"].create({
             "name": "Poplatek", "amount_type": "fixed", "amount": 5, "type_tax_use": "sale", "company_id": self.company.id,
         })
-        move = self.create_invoice(lines=[(self.product_21, 1, 100.0, 0.0, eco_fee)])
+        move = self.create_invoice(lines=[(self.product_standard, 1, 100.0, 0.0, eco_fee)])
         self.run_queue()
         self.assertIn("has no country", move.engine_error)
         self.assertIn("Poplatek", move.engine_error)
 
     def test_one_problem_message_per_problem(self):
-        self.customer_cz.country_id = False
+        self.customer.country_id = False
         move = self.create_invoice()
         self.run_queue()
         move.action_engine_send()
@@ -101,7 +102,7 @@ class BadInputTests:
         self.assertEqual(len(move.activity_ids), 1)
 
     def test_do_not_send(self):
-        self.customer_cz.country_id = False
+        self.customer.country_id = False
         move = self.create_invoice()
         self.run_queue()
         move.action_engine_exclude()

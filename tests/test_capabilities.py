@@ -12,11 +12,11 @@ from odoo.tests import tagged
 
 from ..engines.base import CUSTOMERS_EMBEDDED
 from ..engines.fakturoid import FakturoidClient
-from .common import InvoiceEngineCase
+from .common import FakturoidCase
 
 
 @tagged("post_install", "-at_install")
-class TestSharedCodeAsksTheCapabilities(InvoiceEngineCase):
+class TestSharedCodeAsksTheCapabilities(FakturoidCase):
 
     @contextmanager
     def capabilities(self, **changes):

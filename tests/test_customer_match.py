@@ -8,11 +8,11 @@ from odoo import fields
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import new_test_user, tagged
 
-from .common import SLUG, InvoiceEngineCase
+from .common import SLUG, FakturoidCase
 
 
 @tagged("post_install", "-at_install")
-class TestCustomerMatch(InvoiceEngineCase):
+class TestCustomerMatch(FakturoidCase):
 
     def add_subject(self, **values):
         return self.sandbox.add_subject(SLUG, **{"name": "Zákazník (ve Fakturoidu)", **values})

@@ -6,11 +6,11 @@ from odoo.tests import Form, tagged
 
 from ..engines.base import CREDENTIAL_API_TOKEN
 from ..engines.fakturoid import FakturoidClient
-from .common import CLIENT_ID, CLIENT_SECRET, SLUG, InvoiceEngineCase
+from .common import CLIENT_ID, CLIENT_SECRET, SLUG, FakturoidCase
 
 
 @tagged("post_install", "-at_install")
-class TestEngineConfiguration(InvoiceEngineCase):
+class TestEngineConfiguration(FakturoidCase):
 
     def notification(self, action):
         self.assertEqual(action["tag"], "display_notification")
@@ -92,7 +92,7 @@ class TestEngineConfiguration(InvoiceEngineCase):
 
 
 @tagged("post_install", "-at_install")
-class TestDisconnect(InvoiceEngineCase):
+class TestDisconnect(FakturoidCase):
 
     def test_disconnect_revokes_oauth_tokens_and_keeps_the_client_secret(self):
         self.engine.action_test_connection()

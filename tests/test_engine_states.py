@@ -11,11 +11,11 @@ from ..engines import fakturoid
 from ..engines.document import RemoteRef, RemoteStatus
 from ..models.account_move import ENGINE_ACTIONS, ENGINE_STATES, ENGINE_TRANSITIONS, EngineStateError
 from ..models.invoice_engine_queue import ATTEMPTS_BEFORE_ALERT
-from .common import InvoiceEngineCase
+from .common import FakturoidCase
 
 
 @tagged("post_install", "-at_install")
-class TestEngineStates(InvoiceEngineCase):
+class TestEngineStates(FakturoidCase):
     """The move's engine state machine: named transitions, and what a person may do in each state."""
 
     def sent_move(self):

@@ -25,7 +25,7 @@ from odoo.addons.account_invoice_engine.engines.document import Line, TaxInfo
 from odoo.addons.account_invoice_engine.engines.fakturoid import FakturoidClient, invoice_lines
 from odoo.addons.account_invoice_engine.sandbox.fakturoid import FakturoidSandbox
 
-from .common import InvoiceEngineCase
+from .common import FakturoidCase
 
 # Fakturoid's is stated by its client; SmartBill's and Fakturownia's are what their vendors
 # document (engines/arithmetic.py), until their clients state them.
@@ -125,7 +125,7 @@ class TestArithmetic(BaseCase):
                          {rate: sign * vat for rate, vat in expected.vat_by_rate.items()})
 
 
-class TotalsCase(InvoiceEngineCase):
+class TotalsCase(FakturoidCase):
 
     @classmethod
     def setUpClass(cls):

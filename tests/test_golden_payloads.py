@@ -45,14 +45,14 @@ class GoldenPayloadTests:
         self._seen = {}
         eur = self.setup_other_currency("EUR", rates=[("2026-01-01", 0.04)])
         invoice = self.create_invoice(lines=[
-            (self.product_21, 2, 1000.0),
-            (self.product_12, 3, 250.0, 10.0),
+            (self.product_standard, 2, 1000.0),
+            (self.product_reduced, 3, 250.0, 10.0),
         ], ref="PO-4711", payment_reference="2026110", invoice_date_due="2026-11-16")
         payloads = {}
         payloads["invoice_cz_two_rates_discount"], customers = self.send(invoice)
         payloads.update(("customer_cz", customer) for customer in customers)
-        export = self.create_invoice(partner=self.customer_sk, currency_id=eur.id,
-                                     lines=[(self.product_21, 1, 100.0)], invoice_date_due="2026-12-02")
+        export = self.create_invoice(partner=self.second_customer, currency_id=eur.id,
+                                     lines=[(self.product_standard, 1, 100.0)], invoice_date_due="2026-12-02")
         payloads["invoice_eur_sk"], customers = self.send(export)
         payloads.update(("customer_sk", customer) for customer in customers)
         credit_note = self.refund(invoice, quantity=1)

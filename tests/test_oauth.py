@@ -8,10 +8,10 @@ from odoo import fields
 from odoo.exceptions import UserError
 from odoo.tests import HttpCase, new_test_user, tagged
 
-from .common import CLIENT_ID, CLIENT_SECRET, SLUG, InvoiceEngineCase
+from .common import CLIENT_ID, CLIENT_SECRET, SLUG, FakturoidCase
 
 
-class FakturoidOAuthCase(InvoiceEngineCase, HttpCase):
+class FakturoidOAuthCase(FakturoidCase, HttpCase):
     """The authorization-code flow, end to end: Odoo ⇄ browser ⇄ Fakturoid sandbox."""
 
     @classmethod

@@ -11,10 +11,10 @@ from odoo.tests import new_test_user, tagged
 from odoo.tools import config
 
 from ..sandbox.fakturoid import FakturoidSandbox
-from .common import CLIENT_ID, CLIENT_SECRET, SLUG, InvoiceEngineCase
+from .common import CLIENT_ID, CLIENT_SECRET, SLUG, FakturoidCase
 
 
-class EngineRolesCase(InvoiceEngineCase):
+class EngineRolesCase(FakturoidCase):
     """An administrator (the test's own user), an accounting manager and a billing user."""
 
     @classmethod
@@ -122,7 +122,7 @@ class TestSecrets(EngineRolesCase):
 
 
 @tagged("post_install", "-at_install")
-class TestMultiCompany(InvoiceEngineCase):
+class TestMultiCompany(FakturoidCase):
 
     def test_engines_of_other_companies_are_invisible(self):
         other = self.setup_other_company(name="Jiná s.r.o.")["company"]
@@ -142,7 +142,7 @@ class TestMultiCompany(InvoiceEngineCase):
 
 
 @tagged("post_install", "-at_install")
-class TestCallLog(InvoiceEngineCase):
+class TestCallLog(FakturoidCase):
 
     def test_every_call_is_logged_and_linked_to_its_invoice(self):
         move = self.create_invoice()

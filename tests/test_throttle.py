@@ -16,7 +16,7 @@ from odoo.addons.account_invoice_engine.engines.throttle import MemoryStore, Thr
 from odoo.addons.account_invoice_engine.models.invoice_engine_throttle import ThrottleStore
 
 from .committed import CommittedEngineCase
-from .common import InvoiceEngineCase
+from .common import FakturoidCase
 
 
 class FakeClock:
@@ -119,7 +119,7 @@ class TestThrottleWindow(BaseCase):
 
 
 @tagged("post_install", "-at_install")
-class TestThrottledSending(InvoiceEngineCase):
+class TestThrottledSending(FakturoidCase):
     """A Fakturoid account whose limit is far below the documented one."""
 
     QUOTA, WINDOW, INVOICES = 10, 2, 8
