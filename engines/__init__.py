@@ -15,10 +15,11 @@ from .errors import (
 )
 from .fakturoid import DEFAULT_BASE_URL as FAKTUROID_BASE_URL
 from .fakturoid import FakturoidClient, FakturoidOAuth, TokenSet
+from .fakturownia import FakturowniaClient
 from .transport import HttpResponse, HttpTransport
 
 # engine_type -> client class; the models ask the class about the engine.
-CLIENT_CLASSES = {client.engine_type: client for client in (FakturoidClient,)}
+CLIENT_CLASSES = {client.engine_type: client for client in (FakturoidClient, FakturowniaClient)}
 
 __all__ = [
     "CLIENT_CLASSES",
@@ -32,6 +33,7 @@ __all__ = [
     "FAKTUROID_BASE_URL",
     "FakturoidClient",
     "FakturoidOAuth",
+    "FakturowniaClient",
     "HttpResponse",
     "HttpTransport",
     "MaybeCreated",

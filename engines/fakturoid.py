@@ -48,6 +48,7 @@ from .document import (
 )
 from .errors import AuthError, CustomerGone, NotFound, OutcomeUnknown, Rejected, TransientError
 from .transport import EXPECT_BYTES, EXPECT_NONE, HttpTransport
+from .wire import decimal_str, json_number, path_id, wire_id
 
 DEFAULT_BASE_URL = "https://app.fakturoid.cz/api/v3"
 ENGINE_LABEL = "Fakturoid"
@@ -500,7 +501,7 @@ class FakturoidClient(EngineClient):
 
     def _patch_subject(self, subject_id, payload):
         return self._call(
-            "update_customer", "PATCH", f"subjects/{_path_id(subject_id)}.json", json=payload
+            "update_customer", "PATCH", f"subjects/{path_id(subject_id)}.json", json=payload
         ).data
 
     # -- documents -------------------------------------------------------
@@ -543,14 +544,14 @@ class FakturoidClient(EngineClient):
         return remote_ref(matches[0])
 
     def get_document(self, remote_id):
-        data = self._call("get_document", "GET", f"invoices/{_path_id(remote_id)}.json").data
+        data = self._call("get_document", "GET", f"invoices/{path_id(remote_id)}.json").data
         return remote_ref(data)
 
     def fetch_pdf(self, ref):
         response = self._call(
             "fetch_pdf",
             "GET",
-            f"invoices/{_path_id(ref.id)}/download.pdf",
+            f"invoices/{path_id(ref.id)}/download.pdf",
             headers={"Accept": "application/pdf"},
             expect=EXPECT_BYTES,
         )
@@ -564,7 +565,7 @@ class FakturoidClient(EngineClient):
         return response.content
 
     def document_status(self, ref):
-        data = self._call("document_status", "GET", f"invoices/{_path_id(ref.id)}.json").data
+        data = self._call("document_status", "GET", f"invoices/{path_id(ref.id)}.json").data
         return remote_status(data)
 
     # -- payments ----------------------------------------------------------
@@ -578,7 +579,7 @@ class FakturoidClient(EngineClient):
         data = self._call(
             "record_payment",
             "POST",
-            f"invoices/{_path_id(ref.id)}/payments.json",
+            f"invoices/{path_id(ref.id)}/payments.json",
             json=payload,
             is_create=True,
         ).data
@@ -589,7 +590,7 @@ class FakturoidClient(EngineClient):
             self._call(
                 "delete_payment",
                 "DELETE",
-                f"invoices/{_path_id(ref.id)}/payments/{_path_id(remote_payment_id)}.json",
+                f"invoices/{path_id(ref.id)}/payments/{path_id(remote_payment_id)}.json",
                 expect=EXPECT_NONE,
             )
         except NotFound:
@@ -668,7 +669,7 @@ def invoice_payload(document, customer_id):
     language = fakturoid_language(document.language)
     payload = {
         "custom_id": document.key,
-        "subject_id": _wire_id(customer_id),
+        "subject_id": wire_id(customer_id),
         "document_type": "correction" if document.is_credit_note else "invoice",
         "issued_on": document.issue_date.isoformat(),
         "taxable_fulfillment_due": document.taxable_supply_date.isoformat(),
@@ -680,7 +681,7 @@ def invoice_payload(document, customer_id):
         "lines": invoice_lines(document, language),
     }
     if document.is_credit_note:
-        payload["correction_id"] = _wire_id(_original_id(document))
+        payload["correction_id"] = wire_id(_original_id(document))
     if document.currency != document.company_currency and document.exchange_rate:
         payload["exchange_rate"] = decimal_str(document.exchange_rate)
     if language:
@@ -691,7 +692,7 @@ def invoice_payload(document, customer_id):
         "variable_symbol": document.variable_symbol,
         "order_number": document.order_number,
         "note": document.note,
-        "number_format_id": _wire_id(document.numbering) if document.numbering else None,
+        "number_format_id": wire_id(document.numbering) if document.numbering else None,
         "private_note": f"Odoo: {document.reference}" if document.reference else None,
     }
     payload.update({key: value for key, value in optional.items() if value})
@@ -708,7 +709,7 @@ def invoice_lines(document, language=""):
                 "name": adjustment_line_name(line, language) if part.is_adjustment else line.name,
                 "quantity": decimal_str(sign * part.quantity),
                 "unit_price": decimal_str(part.unit_price),
-                "vat_rate": vat_rate_number(part.rate),
+                "vat_rate": json_number(part.rate),  # a JSON number, as Fakturoid wants it
             }
             if line.unit_name and not part.is_adjustment:
                 wire_line["unit_name"] = line.unit_name
@@ -769,33 +770,8 @@ def remote_status(data):
     )
 
 
-def decimal_str(value):
-    """``Decimal`` as plain wire text without float artefacts or exponent: ``"1.5"``, ``"-100"``."""
-    text = format(Decimal(value), "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return "0" if text in ("-0", "") else text
-
-
-def vat_rate_number(rate):
-    """Fakturoid wants ``vat_rate`` as a JSON number: ``21`` or ``12.5``."""
-    rate = Decimal(rate)
-    if rate == rate.to_integral_value():
-        return int(rate)
-    return float(decimal_str(rate))
-
-
 def _decimal_or_none(value):
     return None if value in (None, "") else Decimal(str(value))
-
-
-def _wire_id(value):
-    text = str(value)
-    return int(text) if text.isdigit() else text
-
-
-def _path_id(value):
-    return quote(str(value), safe="")
 
 
 def _original_id(document):

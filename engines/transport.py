@@ -93,14 +93,16 @@ class HttpTransport:
         auth=None,
         expect=EXPECT_JSON,
         is_create=False,
+        follow_redirects=False,
     ):
+        """One call; ``follow_redirects`` for the few answers documented as a redirect to a file."""
         url = self.url(path)
         redactor = Redactor(_secret_literals(headers, auth))
         if self.throttle is not None:
             self.throttle.acquire()  # may wait, or raise RateLimited: then nothing is sent
         call = _Call(operation, method.upper(), url, params, json, redactor, time.monotonic())
         try:
-            call.response = self._send(call, headers, auth, expect, is_create)
+            call.response = self._send(call, headers, auth, expect, is_create, follow_redirects)
             self._remember_rate_limit(call.response.headers)
             return self._interpret(call.response, expect, is_create, redactor)
         except EngineError as error:
@@ -113,7 +115,7 @@ class HttpTransport:
 
     # -- sending -----------------------------------------------------------
 
-    def _send(self, call, headers, auth, expect, is_create):
+    def _send(self, call, headers, auth, expect, is_create, follow_redirects=False):
         request_headers = {"Accept": "application/json" if expect != EXPECT_BYTES else "*/*"}
         request_headers.update(headers or {})
         try:
@@ -125,7 +127,7 @@ class HttpTransport:
                 headers=request_headers,
                 auth=auth,
                 timeout=self.timeout,
-                allow_redirects=False,
+                allow_redirects=follow_redirects,
             )
         except requests.RequestException as exc:
             raise self._network_error(exc, is_create) from None

@@ -1,7 +1,8 @@
-"""``python -m sandbox fakturoid [--host H] [--port P] [--time-scale S] [--seed-demo]``.
+"""``python -m sandbox ENGINE [--host H] [--port P] [--time-scale S] [--seed-demo]``.
 
 Serves until SIGINT or SIGTERM. The first stdout line is JSON: ``url`` and ``api_url``,
-plus ``slug``, ``client_id`` and ``client_secret`` with ``--seed-demo``.
+plus with ``--seed-demo`` what the engine's demo needs to connect (Fakturoid: ``slug``,
+``client_id`` and ``client_secret``; Fakturownia: ``account``, ``account_url``, ``api_token``).
 """
 import argparse
 import json
@@ -9,10 +10,11 @@ import signal
 import sys
 import threading
 
-from . import fakturoid
+from . import fakturoid, fakturownia
 
 ENGINES = {
     "fakturoid": (fakturoid.FakturoidSandbox, fakturoid.seed_demo),
+    "fakturownia": (fakturownia.FakturowniaSandbox, fakturownia.seed_demo),
 }
 
 
@@ -21,7 +23,7 @@ def parse_arguments(argv):
     parser.add_argument("engine", choices=sorted(ENGINES))
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765, help="0 picks a free port")
-    parser.add_argument("--time-scale", type=float, default=1.0, help="multiplies rate-limit windows")
+    parser.add_argument("--time-scale", type=float, default=1.0, help="multiplies rate-limit windows and other waits")
     parser.add_argument("--seed-demo", action="store_true", help="create the demo account and API client")
     return parser.parse_args(argv)
 

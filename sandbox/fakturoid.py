@@ -55,8 +55,8 @@ import re
 import secrets
 import string
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from datetime import datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from urllib.parse import urlencode, urlsplit
 
 from .http import (
@@ -69,13 +69,9 @@ from .http import (
     redirect_response,
 )
 from .pdf import text_pdf
+from .values import Errors, as_int, cents, decimal_string, parse_date, time_zone, to_decimal
 
-try:
-    from zoneinfo import ZoneInfo
-
-    PRAGUE = ZoneInfo("Europe/Prague")
-except Exception:  # no tz database on this machine
-    PRAGUE = timezone.utc
+PRAGUE = time_zone("Europe/Prague")
 
 API = "/api/v3"
 ACCOUNT = API + "/accounts/{slug}"
@@ -158,42 +154,10 @@ EMAIL_IN_TEXT = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
 # --------------------------------------------------------------------------- values
 
 
-def to_decimal(value):
-    """Decimal from a JSON number or numeric string; raises ``ValueError`` otherwise."""
-    if isinstance(value, bool) or value is None:
-        raise ValueError(value)
-    try:
-        result = Decimal(str(value).strip())
-    except InvalidOperation as error:
-        raise ValueError(value) from error
-    if not result.is_finite():
-        raise ValueError(value)
-    return result
-
-
-def cents(value):
-    return Decimal(value).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
-
-
-def decimal_string(value):
-    """Ruby ``BigDecimal#to_s`` style, as Fakturoid answers: "48400.0", "0.5", "-12.34"."""
-    value = Decimal(value)
-    if value == value.to_integral_value():
-        return f"{int(value)}.0"
-    return format(value.normalize(), "f")
-
-
 def rate_number(value):
     """``vat_rate`` is a JSON number: 21, or 10.5."""
     value = Decimal(value)
     return int(value) if value == value.to_integral_value() else float(value)
-
-
-def parse_date(value):
-    """``date`` from "YYYY-MM-DD"; raises ``ValueError``."""
-    if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
-        raise ValueError(value)
-    return date.fromisoformat(value.strip())
 
 
 def is_valid_date(value):
@@ -202,13 +166,6 @@ def is_valid_date(value):
     except ValueError:
         return False
     return True
-
-
-def as_int(value):
-    try:
-        return int(str(value))
-    except (TypeError, ValueError):
-        return None
 
 
 def render_number_format(pattern, day, sequence):
@@ -245,15 +202,6 @@ def not_found(what="Record not found"):
 def unauthorized(description):
     header = f'Bearer realm="Fakturoid", error="invalid_token", error_description="{description}"'
     return error_body(401, "invalid_token", description, {"WWW-Authenticate": header})
-
-
-class Errors(dict):
-    """``{"field": ["message", ...]}`` collected while validating."""
-
-    def add(self, field_name, message):
-        messages = self.setdefault(field_name, [])
-        if message not in messages:
-            messages.append(message)
 
 
 # --------------------------------------------------------------------------- state records
