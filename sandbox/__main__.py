@@ -1,7 +1,8 @@
-"""``python -m sandbox fakturoid [--host H] [--port P] [--time-scale S] [--seed-demo]``.
+"""``python -m sandbox fakturoid|smartbill [--host H] [--port P] [--time-scale S] [--seed-demo]``.
 
 Serves until SIGINT or SIGTERM. The first stdout line is JSON: ``url`` and ``api_url``,
-plus ``slug``, ``client_id`` and ``client_secret`` with ``--seed-demo``.
+plus with ``--seed-demo`` what the engine's ``seed_demo`` returns (Fakturoid: ``slug``,
+``client_id``, ``client_secret``; SmartBill: ``cif``, ``email``, ``token`` and the series).
 """
 import argparse
 import json
@@ -9,10 +10,11 @@ import signal
 import sys
 import threading
 
-from . import fakturoid
+from . import fakturoid, smartbill
 
 ENGINES = {
     "fakturoid": (fakturoid.FakturoidSandbox, fakturoid.seed_demo),
+    "smartbill": (smartbill.SmartBillSandbox, smartbill.seed_demo),
 }
 
 
