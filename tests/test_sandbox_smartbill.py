@@ -27,7 +27,8 @@ EMAIL = "contabil@firma-test.ro"
 TOKEN = "0f4c9d4b2a7e43d8a4b5c6d7e8f90a1b"
 POSTMAN_TAXES = (("Normala", 19), ("Redusa", 9), ("Normala", 21), ("Redusa", 11), ("SDD", 0), ("TVA Inclus", 0))
 WAREHOUSE = "Gestiune Centrala"
-# The collection's own variables, plus todayDate, which it uses but never defines.
+# The collection's own variables, plus todayDate, which it uses but never defines. Its clientCounty
+# is "Cluj-Napoca", a city: ANAF wants a county there, which SmartBill does not check (note 19).
 VARIABLES = {
     "baseUrl": "", "vatCode": CIF, "email": EMAIL, "token": TOKEN, "todayDate": date.today().isoformat(),
     "invoiceSeriesName": "FCT", "estimateSeriesName": "PFCT", "paymentSeries": "CHT", "warehouseName": WAREHOUSE,
