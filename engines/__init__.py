@@ -16,10 +16,12 @@ from .errors import (
 from .fakturoid import DEFAULT_BASE_URL as FAKTUROID_BASE_URL
 from .fakturoid import FakturoidClient, FakturoidOAuth, TokenSet
 from .fakturownia import FakturowniaClient
+from .smartbill import DEFAULT_BASE_URL as SMARTBILL_BASE_URL
+from .smartbill import SmartBillClient
 from .transport import HttpResponse, HttpTransport
 
-# engine_type -> client class; the models ask the class about the engine.
-CLIENT_CLASSES = {client.engine_type: client for client in (FakturoidClient, FakturowniaClient)}
+# engine_type -> client class; the models ask the class about the engine (the first is the default type).
+CLIENT_CLASSES = {client.engine_type: client for client in (FakturoidClient, FakturowniaClient, SmartBillClient)}
 
 __all__ = [
     "CLIENT_CLASSES",
@@ -42,6 +44,8 @@ __all__ = [
     "RateLimitState",
     "RateLimited",
     "Rejected",
+    "SMARTBILL_BASE_URL",
+    "SmartBillClient",
     "TokenSet",
     "TransientError",
 ]

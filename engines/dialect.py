@@ -5,7 +5,7 @@ dialect's business: the shape of error bodies (errors may even come under HTTP 2
 what each status says, which rate-limit headers exist and how long to wait when none
 do. ``Dialect`` is the neutral reading; an engine's client module subclasses it and
 overrides the hooks (``error_under_success``, ``client_error``, ``field_errors``,
-``rate_limit_state``, ``retry_after``).
+``rate_limit_state``, ``retry_after``, ``decode_other``).
 """
 import email.utils
 import json
@@ -32,6 +32,12 @@ class Dialect:
             raise ValueError("a dialect needs the engine's label")
 
     # -- hooks -------------------------------------------------------------
+
+    def decode_other(self, content, content_type):
+        """A body that is not JSON but that this engine also answers in (an XML error document),
+        read into the shape of its JSON bodies; None when the dialect cannot read it, and the
+        transport then treats the body as an unexpected page."""
+        return None
 
     def error_under_success(self, status, data):
         """The error an engine reports in a 2xx answer (``data`` decoded from JSON), or None."""

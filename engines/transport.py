@@ -188,7 +188,9 @@ class HttpTransport:
             return HttpResponse(status, headers)
         data = _decode_json(response)
         if data is _NOT_JSON:
-            raise dialect.unexpected_answer(status, is_create, *_describe_page(response))
+            data = dialect.decode_other(response.content, response.headers.get("Content-Type", ""))
+            if data is None:
+                raise dialect.unexpected_answer(status, is_create, *_describe_page(response))
         error = dialect.error_under_success(status, data)
         if error is not None:
             raise error
@@ -197,6 +199,8 @@ class HttpTransport:
     def _error_body(self, response, redactor):
         """``(decoded JSON or None, short redacted reason)`` of an error answer."""
         body = _decode_json_or_none(response)
+        if body is None and response.content:
+            body = self.dialect.decode_other(response.content, response.headers.get("Content-Type", ""))
         if isinstance(body, dict):
             detail = self.dialect.error_summary(body)
         elif response.content:

@@ -2,7 +2,8 @@
 
 Serves until SIGINT or SIGTERM. The first stdout line is JSON: ``url`` and ``api_url``,
 plus with ``--seed-demo`` what the engine's demo needs to connect (Fakturoid: ``slug``,
-``client_id`` and ``client_secret``; Fakturownia: ``account``, ``account_url``, ``api_token``).
+``client_id`` and ``client_secret``; Fakturownia: ``account``, ``account_url``, ``api_token``;
+SmartBill: ``cif``, ``email``, ``token`` and the series).
 """
 import argparse
 import json
@@ -10,11 +11,12 @@ import signal
 import sys
 import threading
 
-from . import fakturoid, fakturownia
+from . import fakturoid, fakturownia, smartbill
 
 ENGINES = {
     "fakturoid": (fakturoid.FakturoidSandbox, fakturoid.seed_demo),
     "fakturownia": (fakturownia.FakturowniaSandbox, fakturownia.seed_demo),
+    "smartbill": (smartbill.SmartBillSandbox, smartbill.seed_demo),
 }
 
 

@@ -2,6 +2,8 @@ from . import test_sandbox_fakturoid
 from . import test_engine_fakturoid
 from . import test_sandbox_fakturownia
 from . import test_engine_fakturownia
+from . import test_sandbox_smartbill
+from . import test_engine_smartbill
 from . import test_send_flow
 from . import test_bad_input
 from . import test_faults

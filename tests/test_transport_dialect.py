@@ -6,6 +6,7 @@ faults serve the answers over real HTTP.
 """
 import inspect
 import logging
+import re
 
 from odoo.tests.common import tagged
 
@@ -14,6 +15,7 @@ from odoo.addons.account_invoice_engine.engines.dialect import Dialect
 from odoo.addons.account_invoice_engine.engines.errors import (
     AuthError,
     CustomerGone,
+    MaybeCreated,
     NotFound,
     RateLimited,
     Rejected,
@@ -40,6 +42,7 @@ class ErrorTextDialect(Dialect):
 
     label = "Lei Facturi"
     default_retry_after = 600.0
+    summary_keys = ("errorText", "message")
 
     def error_under_success(self, status, data):
         if isinstance(data, dict) and data.get("errorText"):
@@ -52,6 +55,11 @@ class ErrorTextDialect(Dialect):
         if status == 403:
             return self.rate_limited({}, status=status)
         return None
+
+    def decode_other(self, content, content_type):
+        """Its errors also come as ``<Fault><errorText>…</errorText></Fault>``."""
+        found = re.search(rb"<Fault>\s*<errorText>(.*?)</errorText>", content, re.DOTALL)
+        return {"errorText": found.group(1).decode()} if found else None
 
 
 class FakeThrottle:
@@ -102,6 +110,21 @@ class TestTransportDialect(FakturoidSandboxCase):
         self.answer(200, {"errorText": "", "number": "0042", "series": "ODOO"})
         response = self.transport().request("create_document", "POST", PATH, json={}, is_create=True)
         self.assertEqual(response.data["number"], "0042")
+
+    def test_a_body_the_dialect_reads_instead_of_json_is_interpreted_like_json(self):
+        fault = "<?xml version='1.0'?><Fault><errorText>Seria nu exista.</errorText></Fault>"
+        for status in (200, 400):
+            with self.subTest(status=status):
+                self.answer(status, fault)
+                with self.assertRaises(Rejected) as caught:
+                    self.transport().request("create_document", "POST", PATH, json={}, is_create=True)
+                self.assertIn(f"(HTTP {status}): Seria nu exista", caught.exception.message)
+
+    def test_a_body_no_dialect_reads_stays_an_unexpected_page(self):
+        self.answer(200, "<html><head><title>Mentenanta</title></head></html>")
+        with self.assertRaises(MaybeCreated) as caught:
+            self.transport().request("create_document", "POST", PATH, json={}, is_create=True)
+        self.assertIn("Mentenanta", caught.exception.message)
 
     def test_engine_specific_status_and_its_default_delay(self):
         throttle = FakeThrottle()
