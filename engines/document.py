@@ -232,6 +232,7 @@ class PaymentInfo:
     method: str = PAYMENT_BANK  # PAYMENT_*: how the money came (the Odoo payment journal)
     customer: Party | None = None  # who paid (engines whose payments name the client: SmartBill)
     reference: str = ""  # Odoo's name of the payment, for the engine's text / observation
+    language: str = ""  # ISO 639-1: the language of the document it pays (SmartBill refuses another)
 
 
 @dataclass(frozen=True)

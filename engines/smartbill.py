@@ -883,7 +883,7 @@ def payment_payload(cif, series, number, payment, *, receipt_series=""):
             "payment only with the invoice's customer."
         )
     payment_type = PAYMENT_TYPES.get(payment.method, PAYMENT_TYPES[PAYMENT_BANK])
-    language = smartbill_language(payment.customer.language)
+    language = smartbill_language(payment.language or payment.customer.language)
     payload = {
         "companyVatCode": cif,
         "client": client_payload(payment.customer),

@@ -501,9 +501,7 @@ class AccountMove(models.Model):
                     invoice=original.display_name,
                     engine=engine._engine_label(),
                 ))
-        language = engine.document_language
-        if language == "partner":
-            language = (self.partner_id.lang or "").split("_")[0]
+        language = self._engine_document_language(engine)
         document = neutral.Document(
             key=self._engine_key(),
             kind=neutral.CREDIT_NOTE if self.move_type == "out_refund" else neutral.INVOICE,
@@ -533,6 +531,11 @@ class AccountMove(models.Model):
             if problems:
                 raise EngineDataError(problems)
         return document
+
+    def _engine_document_language(self, engine):
+        """ISO 639-1 code of the language the engine's document is written in."""
+        language = engine.document_language
+        return (self.partner_id.lang or "").split("_")[0] if language == "partner" else language
 
     def _engine_correction_values(self, engine, original, lines):
         """What a credit note tells about the invoice it corrects."""

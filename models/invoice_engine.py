@@ -279,8 +279,17 @@ class InvoiceEngine(models.Model):
     @api.model_create_multi
     def create(self, vals_list):
         for vals in vals_list:
+            if vals.get("base_url"):
+                engine_type = vals.get("engine_type") or self._fields["engine_type"].default(self)
+                vals["base_url"] = self._normalised_api_url(engine_type, vals["base_url"])
             self._check_credential_rights(self._chosen_credentials(vals))
         return super().create(vals_list)
+
+    @api.model
+    def _normalised_api_url(self, engine_type, url):
+        """The API URL as the engine wants it stored; engines whose users give it in another form
+        (an account name instead of its address) override this."""
+        return url.strip().rstrip("/")
 
     @api.model
     def _chosen_credentials(self, vals):
@@ -300,7 +309,9 @@ class InvoiceEngine(models.Model):
         self._check_credential_rights(vals)
         moving = self.browse()
         if "base_url" in vals:
-            new_url = (vals["base_url"] or "").strip().rstrip("/")
+            engine_type = vals.get("engine_type") or self[:1].engine_type or self._fields["engine_type"].default(self)
+            new_url = self._normalised_api_url(engine_type, vals["base_url"] or "")
+            vals = dict(vals, base_url=new_url or False)
             moving = self.filtered(lambda engine: (engine.base_url or "").rstrip("/") != new_url)
         old_urls = {engine.id: engine.base_url for engine in moving}
         cleared = moving.filtered(lambda engine: engine._holds_secrets())

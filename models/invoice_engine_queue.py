@@ -557,6 +557,7 @@ class InvoiceEngine(models.Model):
             method=payment.journal_id.invoice_engine_payment_means or PAYMENT_BANK,
             customer=invoice.commercial_partner_id._engine_party(invoice._engine_db_tag(), []),
             reference=payment.reference or "",
+            language=invoice._engine_document_language(self),
         )
 
     def _handle_payment_error(self, payment, error):
