@@ -88,6 +88,7 @@ class Request:
             "headers": headers,
             "json": payload,
             "status": None,  # filled in once answered; stays None after a reset
+            "at": wall_clock(),  # when it arrived (epoch seconds): benchmarks count calls per window
         }
 
 

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Posting benchmark (engine off vs on): bash scripts/bench.sh [--db aie_demo] [--invoices N] [--rounds N]
-# Needs the demo database: bash scripts/demo.sh --no-serve
+# The benchmark: bash scripts/bench.sh [--engines ...] [--invoices N] [--sizes 1,10,100] [--rounds N] [--skip ...]
+# Builds its own database (aie_bench, with the demo data) and runs the sandboxes in its own process;
+# `bash scripts/bench.sh --help` lists the options. See scripts/bench.py.
 set -euo pipefail
 # shellcheck source=scripts/_env.sh
 source "$(dirname "${BASH_SOURCE[0]}")/_env.sh"
 
 aie_setup
-exec "$AIE_PYTHON" "$AIE_ROOT/scripts/bench_posting.py" "$@"
+exec "$AIE_PYTHON" "$AIE_ROOT/scripts/bench.py" "$@"

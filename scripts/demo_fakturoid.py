@@ -8,15 +8,39 @@ ENGINE = "fakturoid"
 LABEL = "Fakturoid"
 
 
-def push(env, sandbox, today):
-    """Post four invoices (one in EUR, one discounted) and one credit note; return the moves."""
-    from odoo import Command
-
+def connect(env, sandbox):
+    """The demo company's environment and its engine, pointed at the running sandbox."""
     company = env.ref("account_invoice_engine.demo_company")
     env = env(context={"allowed_company_ids": company.ids})
     engine = env.ref("account_invoice_engine.demo_engine")
     # A new API URL clears the saved secret: give it again with the sandbox's actual address.
     engine.write({"base_url": sandbox["api_url"], "fakturoid_client_secret_input": sandbox["client_secret"]})
+    return env, engine
+
+
+def bench_fixtures(env):
+    """What the benchmark invoices with: products, and customers new to Fakturoid on demand."""
+    ref = env.ref
+
+    def new_customer(index):
+        number = f"{70000000 + index}"
+        return {
+            "name": f"Zákazník {index} s.r.o.", "is_company": True, "street": f"Dlouhá {index}", "city": "Brno",
+            "zip": "60200", "country_id": ref("base.cz").id, "company_registry": number, "vat": f"CZ{number}",
+            "email": f"fakturace{index}@zakaznik.example",
+        }
+
+    return {
+        "products": ref("account_invoice_engine.demo_product_consulting") + ref("account_invoice_engine.demo_product_book"),
+        "new_customer": new_customer,
+    }
+
+
+def push(env, sandbox, today):
+    """Post four invoices (one in EUR, one discounted) and one credit note; return the moves."""
+    from odoo import Command
+
+    env, engine = connect(env, sandbox)
 
     def ref(name):
         return env.ref(f"account_invoice_engine.{name}")
