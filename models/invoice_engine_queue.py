@@ -97,7 +97,7 @@ class InvoiceEngine(models.Model):
         if self.paused_until and self.paused_until > fields.Datetime.now():
             self._schedule_run(self.paused_until)
             return 0, 0
-        moves = self._due_moves(batch_size)
+        moves = self._moves_to_send(batch_size)
         if not (moves or self._due_pdf_moves() or self._due_payments()):
             return 0, 0
         done = 0
@@ -176,6 +176,21 @@ class InvoiceEngine(models.Model):
             order="move_type, id",  # invoices before the credit notes that correct them
             limit=limit,
         )
+
+    def _moves_to_send(self, batch_size):
+        """The due moves this run sends, or only the unsettled creates it must reconcile first.
+
+        An engine that cannot look a document up (no read-back) tells whether a lost create landed by
+        its numbering alone (SmartBill: the series' next number): nothing else may be created in that
+        account until every move left in ``sending`` is settled, or the numbers would no longer tell.
+        """
+        moves = self._due_moves(batch_size)
+        if self._client_class().capabilities.reads_back_documents:
+            return moves
+        unsettled = self.env["account.move"].search(
+            [("engine_id", "=", self.id), ("engine_state", "=", "sending")], order="id"
+        )
+        return unsettled & moves if unsettled else moves
 
     def _due_pdf_moves(self):
         return self.env["account.move"].search(

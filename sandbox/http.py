@@ -11,6 +11,7 @@ Every request that is not a control request (``/_sandbox/...``) is logged in
 import base64
 import copy
 import json
+import random
 import re
 import socket
 import struct
@@ -180,6 +181,36 @@ class Fault:
         return not self.path or re.search(self.path, path) is not None
 
 
+# What "a fault on any call" may be (``SandboxServer.set_chaos``): the failures every engine sees.
+CHAOS_FAULTS = (
+    ("status", {"status": 500}),
+    ("status", {"status": 503}),
+    ("html", {"status": 502, "title": "Bad Gateway"}),
+    ("rate_limit", {"reset": 1}),
+    ("reset_before", {}),
+    ("reset_after_store", {}),
+)
+
+
+class Chaos:
+    """Faults on a share of all calls, drawn from a seeded generator so that a run can be replayed."""
+
+    def __init__(self, rate, faults=CHAOS_FAULTS, seed=0):
+        self.rate = float(rate)
+        self.faults = tuple(faults)
+        self._random = random.Random(seed)
+        self._lock = threading.Lock()
+        self.dealt = []  # (kind, method, path) of every fault dealt
+
+    def draw(self, method, path):
+        with self._lock:
+            if self._random.random() >= self.rate:
+                return None
+            kind, params = self._random.choice(self.faults)
+            self.dealt.append((kind, method, path))
+        return Fault(kind, method, path, 1, dict(params))
+
+
 class FaultQueue:
     """Faults in injection order; the first one matching a request is consumed."""
 
@@ -307,6 +338,7 @@ class SandboxServer:
         self.clock = wall_clock
         self.requests = []
         self.faults = FaultQueue()
+        self.chaos = None  # Chaos: faults on a share of every call
         self.router = Router()
         self.control = Router()
         self._lock = threading.RLock()
@@ -339,8 +371,14 @@ class SandboxServer:
     def reset(self):
         """Forget faults and the request log; engine sandboxes extend this."""
         self.faults.clear()
+        self.chaos = None
         with self._lock:
             self.requests.clear()
+
+    def set_chaos(self, rate, faults=CHAOS_FAULTS, seed=0):
+        """From now on, a fault on about ``rate`` of all calls (0 stops it); the ``Chaos`` is returned."""
+        self.chaos = Chaos(rate, faults, seed) if rate else None
+        return self.chaos
 
     # ---- faults
 
@@ -376,6 +414,8 @@ class SandboxServer:
 
     def _handle_with_faults(self, request, entry):
         fault = self.faults.take(request.method, request.path)
+        if fault is None and self.chaos is not None:
+            fault = self.chaos.draw(request.method, request.path)
         if fault is None:
             return self._safely(self.dispatch, request)
         early = self._safely(lambda _: self._fault_answer(fault, request, entry), request)  # a hook may raise

@@ -121,6 +121,23 @@ class FaultTests:
         self.assertTrue(self.harness.requests("find_document"), "found by reading it back")
         self.assertTrue(any("linked without sending again" in message.body for message in move.message_ids))
 
+    def test_without_read_back_nothing_is_created_while_a_create_is_unsettled(self):
+        if self.harness.capabilities.reads_back_documents:
+            self.skipTest("the engine looks a document up by its key: other creates do not blur the answer")
+        first = self.create_invoice()
+        self.harness.inject("reset_after_store", "create_document")
+        self.run_queue()
+        self.assertEqual(first.engine_state, "sending")
+        second = self.create_invoice()
+        self.run_queue()
+        self.assertEqual(second.engine_state, "queued", "the numbering must tell what became of the first")
+        self.assertEqual(len(self.harness.requests("create_document")), 1)
+        self.run_queue_later(minutes=2)
+        self.assertEqual(first.engine_state, "sent", first.engine_error)
+        self.run_queue_later(minutes=2)
+        self.assertEqual(second.engine_state, "sent", second.engine_error)
+        self.assertEqual(len(self.harness.documents()), 2, "one document each, none twice")
+
     def test_duplicates_found_by_the_lookup_go_to_review(self):
         self.require("reads_back_documents", "the engine cannot look a document up")
         move = self.create_invoice()
