@@ -4,13 +4,27 @@ These tests do not run inside the usual rolled-back test transaction: each worke
 its own PostgreSQL connection, as two Odoo cron workers would, so advisory locks, row
 locks and commits behave as in production (see ``tests/committed.py``).
 """
+import dataclasses
 import threading
+from collections import Counter
+from datetime import datetime, timedelta
+from unittest.mock import patch
+
+from freezegun import freeze_time
 
 from odoo.tests import tagged
 
 from .committed import CommittedEngineCase
 
 INVOICES = 6
+SOAK_INVOICES = 100
+SOAK_FAULT_RATE = 0.2
+SOAK_CRASH_EVERY = 9  # the worker dies after every 9th document the engine confirmed, before its commit
+SOAK_ROUNDS = 40
+
+
+class WorkerCrash(BaseException):
+    """The worker process dies: its transaction is rolled back and its session locks are gone."""
 
 
 class ConcurrencyTests:
@@ -57,6 +71,80 @@ class ConcurrencyTests:
         self.run_worker([])
         self.assertEqual(seen, ["sending"], "another transaction already sees the marker when the create arrives")
         self.assertEqual(self.move_states(move_ids)[move_ids[0]], "sent")
+
+    def test_soak_two_workers_faults_and_crashes_lose_and_duplicate_nothing(self):
+        """A fifth of all calls fail (5xx, 429, HTML, resets before and after the engine stored the
+        document), two workers run at once, and a worker dies now and then between the engine's
+        answer and its commit. Every invoice ends in the engine once; none is lost."""
+        move_ids = self.post_invoices(SOAK_INVOICES)
+        chaos = self.sandbox.set_chaos(SOAK_FAULT_RATE, seed=11)
+        crashes = []
+        with self.without_rate_limits(), self.crashing_after_confirmed_creates(crashes):
+            self.run_rounds(move_ids, SOAK_ROUNDS)
+            self.sandbox.set_chaos(0)
+            self.run_rounds(move_ids, 10, start=SOAK_ROUNDS)
+        states = self.all_move_states(move_ids)
+        counts = self.remote_by_key()
+        faults = Counter(kind for kind, _method, _path in chaos.dealt)
+        print(f"soak: faults {dict(faults)}, crashes {len(crashes)}, states {Counter(states.values())}, requests {len(self.sandbox.requests)}")
+        self.assertGreater(faults["reset_after_store"], 0)
+        self.assertGreater(len(crashes), 0)
+        in_review = [move_id for move_id, state in states.items() if state == "needs_review"]
+        if self.harness.capabilities.reads_back_documents:
+            self.assertEqual(in_review, [], "an engine that reads documents back always knows")
+        self.assertEqual(Counter(states.values()) - Counter(needs_review=len(in_review)), Counter(sent=SOAK_INVOICES - len(in_review)),
+                         f"faults dealt {dict(faults)}, crashes {len(crashes)}")
+        self.assertEqual(set(counts.values()), {1}, "no document twice")
+        self.assertEqual(len(counts), SOAK_INVOICES - len(in_review) + sum(
+            1 for move_id in in_review if self.remote_key(move_id) in counts), "nothing lost")
+
+    def run_rounds(self, move_ids, rounds, start=0):
+        """Two workers at once per round; between rounds, time moves on past every backoff."""
+        moment = datetime.now()
+        for number in range(start, start + rounds):
+            if set(self.all_move_states(move_ids).values()) <= {"sent", "needs_review"}:
+                return
+            with freeze_time(moment + timedelta(minutes=15 * (number + 1))):
+                workers = [threading.Thread(target=self.run_crashing_worker) for _ in range(2)]
+                for worker in workers:
+                    worker.start()
+                for worker in workers:
+                    worker.join(120)
+
+    def run_crashing_worker(self):
+        try:
+            self.run_worker([])
+        except WorkerCrash:
+            pass  # as SIGKILL: the transaction is rolled back, the session's advisory lock released
+
+    def all_move_states(self, move_ids):
+        with self.registry.cursor() as cr:
+            cr.execute("SELECT id, engine_state FROM account_move WHERE id = ANY(%s)", [move_ids])
+            return dict(cr.fetchall())
+
+    def remote_key(self, move_id):
+        with self.registry.cursor() as cr:
+            return self.env_on(cr)["account.move"].browse(move_id)._engine_key()
+
+    def without_rate_limits(self):
+        """The soak is about exactly once, not about the rate limit: neither side counts calls."""
+        client_class = self.harness.client_class
+        return patch.object(client_class, "capabilities",
+                            dataclasses.replace(client_class.capabilities, call_limit=None))
+
+    def crashing_after_confirmed_creates(self, crashes):
+        move_model = self.registry["account.move"]
+        to_sent = move_model._engine_to_sent
+        calls = []
+
+        def crash_sometimes(move, ref, found_again=False):
+            calls.append(move.id)
+            if len(calls) % SOAK_CRASH_EVERY == 0:
+                crashes.append(move.id)
+                raise WorkerCrash()
+            return to_sent(move, ref, found_again=found_again)
+
+        return patch.object(move_model, "_engine_to_sent", crash_sometimes)
 
     def test_a_move_locked_by_someone_else_is_left_for_later(self):
         move_ids = self.post_invoices(2)
