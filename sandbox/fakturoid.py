@@ -50,6 +50,7 @@ Inferred [I] (not seen in vendor material; chosen to be plausible and easy to te
     instead: our client reads both as "no candidates").
 """
 import copy
+import dataclasses
 import itertools
 import re
 import secrets
@@ -350,6 +351,13 @@ class FakturoidSandbox(SandboxServer):
     def revoke_tokens(self, client_id):
         with self._lock:
             self._drop_tokens(client_id)
+
+    def expire_tokens(self, client_id):
+        """The client's access tokens reach their expiry now (Fakturoid answers 401 "expired")."""
+        with self._lock:
+            for token, record in self._access_tokens.items():
+                if record.client_id == client_id:
+                    self._access_tokens[token] = dataclasses.replace(record, expires_at=self.clock())
 
     def block_account(self, slug, blocked=True):
         with self._lock:
