@@ -15,6 +15,7 @@ from ..engines import document as neutral
 from ..engines import errors
 from ..engines.fakturownia import (
     FakturowniaClient,
+    corrected_lines,
     document_limit_problems,
     stored_account_link,
     tax_basis_fields,
@@ -155,6 +156,8 @@ class InvoiceEngine(models.Model):
     def _describe_rejection(self, error):
         if self.engine_type != ENGINE_TYPE or not isinstance(error, errors.Rejected) or not error.field_errors:
             return super()._describe_rejection(error)
+        if error.status is None:
+            return error.message  # refused by the client itself, before sending: its words say what to do
         return _(
             "Fakturownia refused the document: %(details)s. Fix the invoice or the customer, then retry.",
             details=self._fakturownia_refusal_text(error),
@@ -240,14 +243,19 @@ class InvoiceEngine(models.Model):
         return problems
 
     def _fakturownia_correction_problems(self, move, document):
-        """KSeF refuses a correction issued by another seller than its invoice: keep its department."""
+        """A correction states each corrected line before and after, and keeps its invoice's seller."""
         original = move._engine_original()
         if not original:
             return []  # the spine says what is wrong with such a credit note
+        try:
+            corrected_lines(document)
+        except errors.Rejected as refusal:
+            return [refusal.message]
         default = self.numbering_ids.filtered("is_default")[:1].remote_id or ""
         invoice_department = self._numbering_for(original).remote_id or default
         if (document.numbering or default) == invoice_department:
             return []
+        # KSeF refuses a correction whose seller differs from its invoice's.
         name = {numbering.remote_id: numbering.name for numbering in self.numbering_ids}
         return [_(
             "The credit note would be issued by the department “%(credit)s” while %(invoice)s was issued by "
