@@ -15,6 +15,7 @@
         "data/mail_activity_type.xml",
         "views/invoice_engine_views.xml",
         "views/invoice_engine_fakturoid_views.xml",
+        "views/invoice_engine_fakturownia_views.xml",
         "views/invoice_engine_log_views.xml",
         "views/account_move_views.xml",
         "views/res_partner_views.xml",
@@ -28,6 +29,7 @@
     ],
     "demo": [
         "demo/invoice_engine_demo_fakturoid.xml",
+        "demo/invoice_engine_demo_fakturownia.xml",
     ],
     "installable": True,
     "application": False,

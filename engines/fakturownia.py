@@ -182,6 +182,23 @@ def account_link(account_url, api_token=""):
     return _vendor_url(_named_account(host[: -len(domain)].rstrip("."), prefix), domain)
 
 
+def stored_account_link(typed):
+    """The account link as an engine keeps it, before the API token is known.
+
+    What names an account becomes its root (``account_link``); a generic host of the vendor,
+    or nothing, stays that host (``https://app.fakturownia.pl``), for a prefixed token to name
+    the account at each call. Raises ``AuthError`` for what cannot be an account name.
+    """
+    text = (typed or "").strip()
+    if "://" not in text and "." not in text and "/" not in text:
+        text = f"{text}.{DEFAULT_DOMAIN}" if text else DEFAULT_DOMAIN
+    host = (urlsplit(text if "://" in text else f"https://{text}").hostname or "").lower()
+    domain = next((d for d in API_DOMAINS if host == d or host.endswith(f".{d}")), None)
+    if domain is not None and host[: -len(domain)].rstrip(".") in GENERIC_HOSTS:
+        return _vendor_url("app", domain)
+    return account_link(text)
+
+
 def account_name(url):
     """The account's name in its root URL: the subdomain, or the sandbox's last path segment."""
     parts = urlsplit(url)

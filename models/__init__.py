@@ -19,3 +19,5 @@ from . import account_move_customer_match
 from . import account_partial_reconcile
 from . import res_partner
 from . import res_config_settings
+# Last: it refines methods of the sending job as well as the engine's hooks.
+from . import invoice_engine_fakturownia

@@ -85,7 +85,8 @@ def push_demo_documents(db, demo, sandbox):
     from odoo import SUPERUSER_ID, api, fields
     from odoo.modules.registry import Registry
 
-    odoo.tools.config.parse_config(odoo_options(db))
+    if odoo.tools.config["db_name"] != db:  # Odoo 18 cannot parse its configuration twice in a process
+        odoo.tools.config.parse_config(odoo_options(db))
     with Registry(db).cursor() as cr:
         env = api.Environment(cr, SUPERUSER_ID, {})
         moves = demo.push(env, sandbox, fields.Date.context_today(env.user))

@@ -8,6 +8,7 @@ from odoo import Command
 from odoo.tests import tagged
 
 from .common import FakturoidCase
+from .harness_fakturownia import FakturowniaCase
 
 
 class BadInputTests:
@@ -37,7 +38,7 @@ class BadInputTests:
         self.customer.country_id = False
         move = self.create_invoice()
         self.run_queue()
-        self.assert_stopped_before_network(move, "has no country", "Zákazník s.r.o.")
+        self.assert_stopped_before_network(move, "has no country", self.customer.name)
 
     def test_tax_without_vat_rate(self):
         eco_fee = self.env["account.tax"].create({
@@ -114,4 +115,9 @@ class BadInputTests:
 
 @tagged("post_install", "-at_install")
 class TestBadInputFakturoid(BadInputTests, FakturoidCase):
+    pass
+
+
+@tagged("post_install", "-at_install")
+class TestBadInputFakturownia(BadInputTests, FakturowniaCase):
     pass

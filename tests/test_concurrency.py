@@ -15,6 +15,7 @@ from freezegun import freeze_time
 from odoo.tests import tagged
 
 from .committed import CommittedEngineCase
+from .harness_fakturownia import FakturowniaHarness
 
 INVOICES = 6
 SOAK_INVOICES = 100
@@ -191,3 +192,13 @@ class TestConcurrentWorkersFakturoid(ConcurrencyTests, CommittedEngineCase):
         self.assertEqual(len(set(tokens)), 1, "all callers use the same token")
         grants = [request for request in self.sandbox.requests if request["path"].endswith("/oauth/token")]
         self.assertEqual(len(grants), 1, "only one grant, under the row lock")
+
+
+@tagged("post_install", "-at_install")
+class TestConcurrentWorkersFakturownia(ConcurrencyTests, CommittedEngineCase):
+
+    harness_class = FakturowniaHarness
+
+    @classmethod
+    def harness_options(cls):
+        return {"account": "concurrency", "token": "concurrency-token"}

@@ -5,6 +5,7 @@ from odoo import SUPERUSER_ID, api
 from odoo.tests import tagged
 
 from .common import FakturoidCase
+from .harness_fakturownia import FakturowniaCase
 
 
 class ReadBackTests:
@@ -82,3 +83,8 @@ class ReadBackTests:
 @tagged("post_install", "-at_install")
 class TestReadBackFakturoid(ReadBackTests, FakturoidCase):
     partial_status = False  # Fakturoid keeps an invoice "open" until it is paid in full
+
+
+@tagged("post_install", "-at_install")
+class TestReadBackFakturownia(ReadBackTests, FakturowniaCase):
+    partial_status = True  # Fakturownia's "partial"

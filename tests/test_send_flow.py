@@ -4,6 +4,7 @@ from decimal import Decimal
 from odoo.tests import tagged
 
 from .common import FakturoidCase
+from .harness_fakturownia import FakturowniaCase
 
 
 class PostingTests:
@@ -135,4 +136,14 @@ class TestPostingFakturoid(PostingTests, FakturoidCase):
 
 @tagged("post_install", "-at_install")
 class TestSendFlowFakturoid(SendFlowTests, FakturoidCase):
+    pass
+
+
+@tagged("post_install", "-at_install")
+class TestPostingFakturownia(PostingTests, FakturowniaCase):
+    pass
+
+
+@tagged("post_install", "-at_install")
+class TestSendFlowFakturownia(SendFlowTests, FakturowniaCase):
     pass

@@ -1,0 +1,77 @@
+"""Fakturownia's part of the demo: a Polish company in PLN pushing to the Fakturownia sandbox, with KSeF.
+
+Its demo data is ``demo/invoice_engine_demo_fakturownia.xml`` (a company and an individual
+customer, 23 % and 8 % products, two sales journals on the account's two departments, an
+engine pointing at the sandbox that sends to KSeF on creation). ``scripts/demo.py`` finds
+this module by its name and calls ``push``, then ``after_sending``.
+"""
+import sys
+import time
+
+ENGINE = "fakturownia"
+LABEL = "Fakturownia"
+KSEF_WAIT = 20  # seconds: the sandbox's KSeF answers about two seconds after each submission
+
+
+def push(env, sandbox, today):
+    """Post three invoices on two channels and one correction; return the moves."""
+    from odoo import Command
+
+    def ref(name):
+        return env.ref(f"account_invoice_engine.demo_fakturownia_{name}")
+
+    env = env(context={"allowed_company_ids": ref("company").ids})
+    engine = ref("engine").with_env(env)
+    # A new account link clears the saved token: give it again with the sandbox's actual address.
+    engine.write({"base_url": sandbox["account_url"], "fakturownia_api_token_input": sandbox["api_token"]})
+    engine.action_test_connection()  # the departments, as a person connects the engine
+    if engine.state != "connected":
+        raise SystemExit(f"The Fakturownia demo engine did not connect: {engine.last_error}")
+
+    def invoice(journal, partner, lines):
+        return env["account.move"].create({
+            "move_type": "out_invoice",
+            "journal_id": ref(journal).id,
+            "partner_id": ref(partner).id,
+            "invoice_date": today,
+            "invoice_line_ids": [
+                Command.create({"product_id": ref(product).id, "quantity": quantity, "discount": discount})
+                for product, quantity, discount in lines
+            ],
+        })
+
+    office = (
+        invoice("journal_office", "partner_bakery", [("product_consulting", 6, 0), ("product_book", 10, 5)])
+        + invoice("journal_office", "partner_bakery", [("product_training", 2, 0)])
+    )
+    shop = invoice("journal_shop", "partner_person", [("product_book", 2, 0)])
+    (office + shop).action_post()
+    shop.action_engine_send()  # the online shop's channel sends with the button only
+    correction = office[1]._reverse_moves([{"invoice_date": today, "ref": "Jeden dzień szkolenia odwołany"}])
+    correction.invoice_line_ids.quantity = 1
+    correction.action_post()
+    return office + shop + correction
+
+
+def after_sending(env, moves):
+    """Run the status job until KSeF has numbered every document and its files are attached."""
+    deadline = time.monotonic() + KSEF_WAIT
+    told = -1
+    while time.monotonic() < deadline:
+        env["invoice.engine"]._cron_refresh_status()
+        moves.invalidate_recordset()
+        numbered = moves.filtered(lambda move: move.engine_authority_state == "accepted")
+        if len(numbered) != told:
+            told = len(numbered)
+            print(f"==> KSeF numbers arrived for {told} of {len(moves)} documents", file=sys.stderr, flush=True)
+        if numbered == moves and all(move.engine_authority_attachment_ids for move in moves):
+            return
+        time.sleep(1)
+
+
+def notes(move):
+    department = move.journal_id.invoice_engine_numbering_id.name or ""
+    state = dict(move._fields["engine_authority_state"]._description_selection(move.env))
+    ksef = (f"KSeF {move.engine_authority_number}" if move.engine_authority_number
+            else f"KSeF: {state.get(move.engine_authority_state, 'not read yet')}")
+    return [ksef, department.rpartition("(")[2].rstrip(")")] if department else [ksef]
