@@ -172,12 +172,6 @@ class InvoiceEngine(models.Model):
             parts.append(f"{words} ({field}): {text}" if words else text if field == "base" else f"{field}: {text}")
         return "; ".join(parts) or error.message
 
-    def _learn_account(self, client):
-        # Fakturownia tells no currency: once the account is known, a check learns nothing more.
-        if self.engine_type == ENGINE_TYPE and self.remote_account_name:
-            return
-        super()._learn_account(client)
-
     # ------------------------------------------------------------------
     # What KSeF and Fakturownia refuse, found before any call
     # ------------------------------------------------------------------

@@ -123,8 +123,9 @@ class InvoiceEngine(models.Model):
         return done, remaining
 
     def _learn_account(self, client):
-        """Know the account's currency before sending: each invoice is checked against it."""
-        if self.remote_currency:
+        """Know the account (and its currency, where the engine tells one) before sending: each
+        invoice is checked against it. Once known, a run costs no call for it."""
+        if self.remote_account_name:
             return
         try:
             self._store_account_info(client.check())

@@ -98,8 +98,7 @@ class InvoiceEngine(models.Model):
             now = fields.Datetime.now()
             due = ["|", "|", "|"] + due + [
                 ("engine_authority_state", "in", (False, neutral.AUTHORITY_PENDING)),
-                "&", ("engine_authority_state", "=", neutral.AUTHORITY_FAILED),
-                "|", ("engine_authority_next_at", "=", False), ("engine_authority_next_at", "<=", now),
+                "&", ("engine_authority_state", "=", neutral.AUTHORITY_FAILED), ("engine_authority_next_at", "<=", now),
                 "&", ("engine_authority_state", "=", neutral.AUTHORITY_ACCEPTED),
                 ("engine_authority_attachment_ids", "=", False),
             ]
@@ -203,7 +202,8 @@ class AccountMove(models.Model):
             self._engine_attach_authority_documents(client.authority_documents(self._engine_ref()))
 
     def _engine_authority_retry_due(self):
-        return not self.engine_authority_next_at or self.engine_authority_next_at <= fields.Datetime.now()
+        """A failed submission waits for its next attempt; none once a person was asked to act."""
+        return bool(self.engine_authority_next_at) and self.engine_authority_next_at <= fields.Datetime.now()
 
     def _engine_store_status(self, status, retrying=False):
         """Keep what the engine says of its document: payment state, total, the authority's verdict."""

@@ -67,8 +67,9 @@ class CommittedEngineCase(LoopbackHttpMixin, BaseCase):
             })
             partner = env["res.partner"].create(cls.harness.customer_values(env))
             cls.company_id, cls.engine_id, cls.tax_id, cls.partner_id = company.id, engine.id, tax.id, partner.id
+        with cls.registry.cursor() as cr:  # committed first: the engine's call log refers to it
             cls.harness.reset()
-            cls.harness.prepare_engine(engine)
+            cls.harness.prepare_engine(api.Environment(cr, SUPERUSER_ID, {})["invoice.engine"].browse(cls.engine_id))
         cls.addClassCleanup(cls._archive_engine)
 
     @classmethod
@@ -83,8 +84,11 @@ class CommittedEngineCase(LoopbackHttpMixin, BaseCase):
         # create environments. Give them a free lock, as Registry.enter_test_mode does.
         self.startPatcher(patch.object(Registry, "_lock", threading.RLock()))
         self.harness.reset()
-        with self.registry.cursor() as cr:  # the sandbox forgot its subjects: so do we
-            self.env_on(cr)["invoice.engine.partner"].search([("engine_id", "=", self.engine_id)]).unlink()
+        with self.registry.cursor() as cr:  # the sandbox forgot its subjects and its limits: so do we
+            env = self.env_on(cr)
+            env["invoice.engine.partner"].search([("engine_id", "=", self.engine_id)]).unlink()
+            env["invoice.engine.throttle"].search([("engine_id", "=", self.engine_id)]).unlink()
+            env["invoice.engine"].browse(self.engine_id).paused_until = False
 
     def env_on(self, cr, uid=SUPERUSER_ID):
         return api.Environment(cr, uid, {"allowed_company_ids": [self.company_id]})
