@@ -13,11 +13,14 @@ import json
 import logging
 import time
 from contextlib import contextmanager
+
+import psycopg2
 from dataclasses import asdict
 from datetime import timedelta
 
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
+from odoo.tools import mute_logger
 
 from ..engines import errors
 from ..engines.document import PAYMENT_BANK, PaymentInfo
@@ -153,7 +156,33 @@ class InvoiceEngine(models.Model):
         return self.env.cr.fetchone()[0]
 
     def _release_advisory_lock(self):
-        self.env.cr.execute("SELECT pg_advisory_unlock(%s, %s)", [ADVISORY_LOCK_CLASS, self.id])
+        """Release the engine's lock even after a failed transaction.
+
+        The lock belongs to the database session, which outlives the cursor in Odoo's connection
+        pool: left held, it would keep every worker away from this engine until a restart.
+        """
+        cr = self.env.cr
+        try:
+            with mute_logger("odoo.sql_db"):
+                cr.execute("SELECT pg_advisory_unlock(%s, %s)", [ADVISORY_LOCK_CLASS, self.id])
+        except psycopg2.errors.InFailedSqlTransaction:
+            cr.rollback()
+            cr.execute("SELECT pg_advisory_unlock(%s, %s)", [ADVISORY_LOCK_CLASS, self.id])
+
+    def _commit_item(self):
+        """Commit one move's or payment's work; False when a concurrent update undid it.
+
+        A person may change the same record meanwhile (a payment registered on the invoice whose PDF
+        arrives): their change stands, ours is undone and done again at the next run.
+        """
+        try:
+            with mute_logger("odoo.sql_db"):
+                self.env.cr.commit()
+            return True
+        except psycopg2.extensions.TransactionRollbackError as error:
+            _logger.info("Invoice engine %s: concurrent update, retried at the next run (%s)", self.id, error.pgcode)
+            self.env.cr.rollback()
+            return False
 
     def _lock_move(self, move):
         """Row-lock the move for this transaction; False when someone else holds it.
@@ -247,7 +276,7 @@ class InvoiceEngine(models.Model):
             with calls.about(move):
                 self._send_locked_move(client, move)
         except StopBatch:
-            cr.commit()
+            self._commit_item()
             raise
         except UserError as error:
             # A configuration problem surfaced mid-call (e.g. the secret was removed): the move
@@ -256,6 +285,11 @@ class InvoiceEngine(models.Model):
             self._mark_broken(error.args[0])
             cr.commit()
             raise StopBatch() from error
+        except psycopg2.extensions.TransactionRollbackError:
+            # Someone changed a record we write (before the sending marker was committed, or after the
+            # engine answered): the move keeps its committed state, "sending" is looked up first.
+            cr.rollback()
+            return
         except Exception:
             # A bug must not lose the move: undo this move's work, keep its state honest, go on.
             _logger.exception("Invoice engine %s: unexpected error while sending move %s", self.id, move.id)
@@ -268,7 +302,7 @@ class InvoiceEngine(models.Model):
                     "Unexpected error while preparing the document; the administrator can find the details "
                     "in the server log. Retry once it is fixed."
                 ))
-        cr.commit()
+        self._commit_item()
 
     def _send_locked_move(self, client, move):
         if move.engine_state not in ("queued", "sending"):
@@ -443,11 +477,15 @@ class InvoiceEngine(models.Model):
         deadline = time.monotonic() + PDF_WAIT_IN_RUN
         pending = moves
         while pending:
+            busy = pending.browse()
             for move in pending:
+                if not self._lock_move(move):
+                    busy |= move  # someone is working on the invoice: its PDF waits for the next run
+                    continue
                 with calls.about(move):
                     self._fetch_pdf(client, move)
-                self.env.cr.commit()
-            pending = pending.filtered(
+                self._commit_item()
+            pending = (pending - busy).filtered(
                 lambda move: not move.engine_pdf_id and move.engine_pdf_next_attempt_at
                 and move.engine_pdf_next_attempt_at <= fields.Datetime.now() + timedelta(seconds=PDF_WAIT_IN_RUN)
             )
@@ -497,8 +535,8 @@ class InvoiceEngine(models.Model):
 
     def _sync_payments(self, client, calls, payments):
         for payment in payments:
-            if payment.move_id.engine_state != "sent":
-                continue  # recorded once the invoice itself is in the engine
+            if payment.move_id.engine_state != "sent" or not self._lock_payment(payment):
+                continue  # recorded once the invoice itself is in the engine; or someone is busy with it
             try:
                 with calls.about(payment.move_id):
                     if payment.state == "to_delete":
@@ -507,7 +545,19 @@ class InvoiceEngine(models.Model):
                         self._record_payment(client, payment)
             except errors.EngineError as error:
                 self._handle_payment_error(payment, error)
-            self.env.cr.commit()
+            except psycopg2.extensions.TransactionRollbackError:
+                self.env.cr.rollback()  # unreconciled meanwhile: the payment's committed state decides next time
+                continue
+            self._commit_item()
+
+    def _lock_payment(self, payment):
+        """Row-lock the payment for this transaction (as ``_lock_move``); False when someone holds it."""
+        self.env.cr.execute(
+            "SELECT id FROM invoice_engine_payment WHERE id = %s FOR NO KEY UPDATE SKIP LOCKED", [payment.id]
+        )
+        locked = bool(self.env.cr.fetchone())
+        payment.invalidate_recordset()
+        return locked
 
     def _record_payment(self, client, payment):
         ref = payment.move_id._engine_ref()

@@ -77,10 +77,9 @@ class InvoiceEngine(models.Model):
                     _logger.exception("Invoice engine %s: unexpected error while reading move %s", self.id, move.id)
                     cr.rollback()
                     continue
-                cr.commit()
-                done += 1
+                done += self._commit_item()
         except StopBatch:
-            cr.commit()
+            self._commit_item()
         except UserError as error:
             cr.rollback()
             self._mark_broken(error.args[0])

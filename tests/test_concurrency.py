@@ -7,13 +7,16 @@ locks and commits behave as in production (see ``tests/committed.py``).
 import dataclasses
 import threading
 from collections import Counter
+from contextlib import closing
 from datetime import datetime, timedelta
 from unittest.mock import patch
 
+import psycopg2
 from freezegun import freeze_time
 
 from odoo.tests import tagged
 
+from ..models.invoice_engine_queue import ADVISORY_LOCK_CLASS
 from .committed import CommittedEngineCase
 from .harness_fakturownia import FakturowniaHarness
 
@@ -146,6 +149,50 @@ class ConcurrencyTests:
             return to_sent(move, ref, found_again=found_again)
 
         return patch.object(move_model, "_engine_to_sent", crash_sometimes)
+
+    def test_a_failed_run_never_keeps_the_engine_lock(self):
+        """The advisory lock belongs to the database session, which Odoo's pool keeps open."""
+        self.post_invoices(1)
+
+        def break_the_transaction(engine, *args):
+            engine.env.cr.execute("SELECT 1 / 0")
+
+        with patch.object(self.registry["invoice.engine"], "_sync_payments", break_the_transaction), \
+                self.assertRaises(psycopg2.errors.DivisionByZero):
+            self.run_worker()
+        self.assertTrue(self.engine_lock_is_free())
+        self.run_worker([])
+
+    def engine_lock_is_free(self):
+        """Asked on a connection of its own: the pool would hand back the very session that may hold it."""
+        with self.registry.cursor() as cr:
+            params = cr._cnx.get_dsn_parameters()
+        with closing(psycopg2.connect(**{key: params[key] for key in ("dbname", "user", "host", "port") if params.get(key)})) as cnx:
+            with cnx.cursor() as cr:
+                cr.execute("SELECT pg_try_advisory_lock(%s, %s)", [ADVISORY_LOCK_CLASS, self.engine_id])
+                free = cr.fetchone()[0]
+                cr.execute("SELECT pg_advisory_unlock_all()")
+        return free
+
+    def test_a_pdf_is_not_fetched_while_someone_edits_its_invoice(self):
+        [move_id] = self.post_invoices(1)
+        self.harness.inject("status", "fetch_pdf", status=503)
+        self.run_worker([])
+        self.assertEqual(self.move_states([move_id])[move_id], "sent")
+        later = datetime.now() + timedelta(hours=1)
+        with self.registry.cursor() as person:
+            person.execute("SELECT id FROM account_move WHERE id = %s FOR UPDATE", [move_id])
+            with freeze_time(later):
+                self.run_worker([])
+            self.assertFalse(self.pdf_attached(move_id), "left to the person, not fought over")
+        with freeze_time(later):
+            self.run_worker([])
+        self.assertTrue(self.pdf_attached(move_id))
+
+    def pdf_attached(self, move_id):
+        with self.registry.cursor() as cr:
+            cr.execute("SELECT engine_pdf_id FROM account_move WHERE id = %s", [move_id])
+            return bool(cr.fetchone()[0])
 
     def test_a_move_locked_by_someone_else_is_left_for_later(self):
         move_ids = self.post_invoices(2)
