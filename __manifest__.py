@@ -15,6 +15,7 @@
         "data/mail_activity_type.xml",
         "views/invoice_engine_views.xml",
         "views/invoice_engine_fakturoid_views.xml",
+        "views/invoice_engine_smartbill_views.xml",
         "views/invoice_engine_log_views.xml",
         "views/account_move_views.xml",
         "views/res_partner_views.xml",

@@ -3,5 +3,6 @@
 DELETE FROM invoice_engine_token;
 UPDATE invoice_engine
    SET fakturoid_client_secret = NULL,
+       smartbill_token = NULL,
        auto_send = false,
        state = 'draft';
