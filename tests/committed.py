@@ -68,6 +68,7 @@ class CommittedEngineCase(LoopbackHttpMixin, BaseCase):
             partner = env["res.partner"].create(cls.harness.customer_values(env))
             cls.company_id, cls.engine_id, cls.tax_id, cls.partner_id = company.id, engine.id, tax.id, partner.id
             cls.harness.reset()
+            cr.commit()  # preparing the engine may call it: its call window lives on cursors of their own
             cls.harness.prepare_engine(engine)
         cls.addClassCleanup(cls._archive_engine)
 

@@ -9,6 +9,7 @@ import threading
 from odoo.tests import tagged
 
 from .committed import CommittedEngineCase
+from .harness_smartbill import SmartBillHarness
 
 INVOICES = 6
 
@@ -103,3 +104,13 @@ class TestConcurrentWorkersFakturoid(ConcurrencyTests, CommittedEngineCase):
         self.assertEqual(len(set(tokens)), 1, "all callers use the same token")
         grants = [request for request in self.sandbox.requests if request["path"].endswith("/oauth/token")]
         self.assertEqual(len(grants), 1, "only one grant, under the row lock")
+
+
+@tagged("post_install", "-at_install")
+class TestConcurrentWorkersSmartBill(ConcurrencyTests, CommittedEngineCase):
+
+    harness_class = SmartBillHarness
+
+    @classmethod
+    def harness_options(cls):
+        return {"cif": "RO33034700", "email": "concurenta@firma-test.ro", "token": "concurrency-token"}

@@ -17,6 +17,7 @@ from pathlib import Path
 from odoo.tests import tagged
 
 from .common import FakturoidCase
+from .harness_smartbill import SmartBillCase
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -43,20 +44,22 @@ class GoldenPayloadTests:
 
     def test_payloads_match_the_golden_files(self):
         self._seen = {}
+        # Named after the customers' countries: cz and sk for Fakturoid, ro for SmartBill.
+        home, other = (partner.country_id.code.lower() for partner in (self.customer, self.second_customer))
         eur = self.setup_other_currency("EUR", rates=[("2026-01-01", 0.04)])
         invoice = self.create_invoice(lines=[
             (self.product_standard, 2, 1000.0),
             (self.product_reduced, 3, 250.0, 10.0),
         ], ref="PO-4711", payment_reference="2026110", invoice_date_due="2026-11-16")
         payloads = {}
-        payloads["invoice_cz_two_rates_discount"], customers = self.send(invoice)
-        payloads.update(("customer_cz", customer) for customer in customers)
+        payloads[f"invoice_{home}_two_rates_discount"], customers = self.send(invoice)
+        payloads.update((f"customer_{home}", customer) for customer in customers)
         export = self.create_invoice(partner=self.second_customer, currency_id=eur.id,
                                      lines=[(self.product_standard, 1, 100.0)], invoice_date_due="2026-12-02")
-        payloads["invoice_eur_sk"], customers = self.send(export)
-        payloads.update(("customer_sk", customer) for customer in customers)
+        payloads[f"invoice_eur_{other}"], customers = self.send(export)
+        payloads.update((f"customer_{other}", customer) for customer in customers)
         credit_note = self.refund(invoice, quantity=1)
-        payloads["credit_note_of_invoice_cz"], customers = self.send(credit_note)
+        payloads[f"credit_note_of_invoice_{home}"], customers = self.send(credit_note)
         self.assertEqual(customers, [], "the customer is known already")
         self.assert_golden(payloads)
 
@@ -83,4 +86,9 @@ class GoldenPayloadTests:
 
 @tagged("post_install", "-at_install")
 class TestGoldenPayloadsFakturoid(GoldenPayloadTests, FakturoidCase):
+    pass
+
+
+@tagged("post_install", "-at_install")
+class TestGoldenPayloadsSmartBill(GoldenPayloadTests, SmartBillCase):
     pass

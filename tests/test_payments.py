@@ -4,6 +4,7 @@ from decimal import Decimal
 from odoo.tests import tagged
 
 from .common import FakturoidCase
+from .harness_smartbill import SmartBillCase
 
 
 class PaymentTests:
@@ -88,4 +89,9 @@ class PaymentTests:
 
 @tagged("post_install", "-at_install")
 class TestPaymentsFakturoid(PaymentTests, FakturoidCase):
+    pass
+
+
+@tagged("post_install", "-at_install")
+class TestPaymentsSmartBill(PaymentTests, SmartBillCase):
     pass

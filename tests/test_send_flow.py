@@ -4,6 +4,7 @@ from decimal import Decimal
 from odoo.tests import tagged
 
 from .common import FakturoidCase
+from .harness_smartbill import SmartBillCase
 
 
 class PostingTests:
@@ -135,4 +136,14 @@ class TestPostingFakturoid(PostingTests, FakturoidCase):
 
 @tagged("post_install", "-at_install")
 class TestSendFlowFakturoid(SendFlowTests, FakturoidCase):
+    pass
+
+
+@tagged("post_install", "-at_install")
+class TestPostingSmartBill(PostingTests, SmartBillCase):
+    pass
+
+
+@tagged("post_install", "-at_install")
+class TestSendFlowSmartBill(SendFlowTests, SmartBillCase):
     pass
