@@ -29,6 +29,7 @@
     ],
     "demo": [
         "demo/invoice_engine_demo_fakturoid.xml",
+        "demo/invoice_engine_demo_smartbill.xml",
     ],
     "installable": True,
     "application": False,
