@@ -16,8 +16,9 @@ from pathlib import Path
 import requests
 
 from odoo import SUPERUSER_ID, api, fields
-from odoo.exceptions import UserError
-from odoo.tests import tagged
+from odoo.exceptions import AccessError, UserError
+from odoo.modules.neutralize import get_neutralization_queries
+from odoo.tests import new_test_user, tagged
 
 from ..sandbox.smartbill import schema_refusal
 from .harness_smartbill import (
@@ -138,6 +139,63 @@ class TestSmartBillConnectionTest(SmartBillFlowCase):
         kind, message = self.connection_test()
         self.assertEqual(kind, "danger")
         self.assertIn("SmartBill does not open this company for this login", message)
+
+
+@tagged("post_install", "-at_install")
+class TestSmartBillCredentials(SmartBillFlowCase):
+    """The API token is write-only, like every secret: administrators alone read it, never the browser."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.manager = new_test_user(
+            cls.env, login="smartbill_manager", company_id=cls.company.id, company_ids=[cls.company.id],
+            groups="account.group_account_manager,base.group_user",
+        )
+
+    def test_the_form_never_sends_the_token_to_the_browser(self):
+        engine = self.engine.with_user(self.manager)
+        views = engine.get_views([(False, "form")])
+        spec = {name: {} for name in views["models"]["invoice.engine"]["fields"]}
+        self.assertIn("smartbill_token_input", spec)
+        payload = json.dumps(engine.web_read(spec), default=str)
+        self.assertNotIn(TOKEN, payload)
+        self.assertIn('"has_smartbill_token": true', payload)
+        with self.assertRaises(AccessError):
+            engine.read(["smartbill_token"])
+
+    def test_only_administrators_change_the_login_the_token_and_the_cif(self):
+        engine = self.engine.with_user(self.manager)
+        for values in ({"smartbill_email": "alt@firma.ro"}, {"smartbill_token_input": "other"},
+                       {"smartbill_cif": "16341004"}):
+            with self.subTest(values=values), self.assertRaises(AccessError):
+                engine.write(values)
+        engine.write({"smartbill_use_product_codes": True})  # the options stay the managers'
+
+    def test_a_new_api_url_and_neutralizing_clear_the_token(self):
+        self.engine.write({"base_url": "https://ws.smartbill.ro/SBORO/api"})
+        self.assertFalse(self.engine.sudo().smartbill_token)
+        self.assertIn("credentials and tokens were cleared", self.engine.message_ids[0].body)
+        self.engine.write({"base_url": self.sandbox.api_url, "smartbill_token_input": f"  {TOKEN}  "})
+        self.assertEqual(self.engine.sudo().smartbill_token, TOKEN)
+        self.env.flush_all()
+        for query in get_neutralization_queries(["account_invoice_engine"]):
+            self.env.cr.execute(query)
+        self.env.invalidate_all()
+        self.assertFalse(self.engine.sudo().smartbill_token)
+
+    def test_the_cif_defaults_to_the_companys_vat_number_without_ro(self):
+        self.company.vat = "RO14399840"
+        engine = self.env["invoice.engine"].with_company(self.company).new({"name": "SmartBill 2",
+                                                                             "engine_type": "smartbill"})
+        self.assertEqual(engine.smartbill_cif, "14399840")
+
+    def test_a_missing_credential_is_named_before_any_call(self):
+        self.engine.smartbill_email = False
+        kind, message = self.connection_test()
+        self.assertEqual(kind, "danger")
+        self.assertIn("Enter the SmartBill login on the engine", message)
+        self.assertEqual(self.sandbox.requests, [])
 
 
 @tagged("post_install", "-at_install")
