@@ -12,6 +12,7 @@ import unittest
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from unittest.mock import patch
 
 import requests
 
@@ -19,6 +20,8 @@ from odoo import SUPERUSER_ID, api, fields
 from odoo.exceptions import AccessError, UserError
 from odoo.modules.neutralize import get_neutralization_queries
 from odoo.tests import new_test_user, tagged
+
+from odoo.addons.account.models.account_move_send import AccountMoveSend as AccountMoveSendBase
 
 from ..sandbox.smartbill import schema_refusal
 from .harness_smartbill import (
@@ -633,6 +636,22 @@ class TestSmartBillAnswers(SmartBillFlowCase):
         self.assertEqual(self.engine.state, "error")
         self.assertIn("the e-mail or the API token is wrong", self.engine.last_error)
         self.assertTrue(self.engine.activity_ids)
+
+
+@tagged("post_install", "-at_install")
+class TestSmartBillNeverTwiceToAnaf(SmartBillFlowCase):
+    """SmartBill submits to RO e-Factura: Odoo's own submission (l10n_ro_edi's "ro_edi") gives way."""
+
+    def extra_edis(self, move):
+        odoos_own = {"ro_edi": {"label": "Send E-Factura to SPV", "is_applicable": lambda move: True}}
+        with patch.object(AccountMoveSendBase, "_get_all_extra_edis", lambda self: dict(odoos_own)):
+            return self.env["account.move.send"]._get_default_extra_edis(move)
+
+    def test_odoos_own_submission_does_not_apply_to_invoices_smartbill_sends(self):
+        move = self.create_invoice()
+        self.assertEqual(self.extra_edis(move), set())
+        move.action_engine_exclude()
+        self.assertEqual(self.extra_edis(move), {"ro_edi"}, "an invoice kept out of SmartBill may go from Odoo")
 
 
 @tagged("post_install", "-at_install")
