@@ -9,6 +9,7 @@ from . import test_bad_input
 from . import test_faults
 from . import test_payments
 from . import test_fakturoid_flows
+from . import test_smartbill_flows
 from . import test_golden_payloads
 from . import test_oauth
 from . import test_security
