@@ -16,6 +16,7 @@
         "views/invoice_engine_views.xml",
         "views/invoice_engine_fakturoid_views.xml",
         "views/invoice_engine_fakturownia_views.xml",
+        "views/invoice_engine_smartbill_views.xml",
         "views/invoice_engine_log_views.xml",
         "views/account_move_views.xml",
         "views/res_partner_views.xml",
@@ -30,6 +31,7 @@
     "demo": [
         "demo/invoice_engine_demo_fakturoid.xml",
         "demo/invoice_engine_demo_fakturownia.xml",
+        "demo/invoice_engine_demo_smartbill.xml",
     ],
     "installable": True,
     "application": False,

@@ -4,5 +4,6 @@ DELETE FROM invoice_engine_token;
 UPDATE invoice_engine
    SET fakturoid_client_secret = NULL,
        fakturownia_api_token = NULL,
+       smartbill_token = NULL,
        auto_send = false,
        state = 'draft';

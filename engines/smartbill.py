@@ -29,6 +29,7 @@ import re
 import time
 import unicodedata
 from dataclasses import replace
+from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from xml.etree import ElementTree
 
@@ -684,12 +685,14 @@ def pad_like(example, value, minimum=""):
 
 def client_payload(party):
     """The ``client`` object, filled the way ANAF accepts it (``POST /invoice``'s conditions)."""
-    romanian = (party.country_code or "RO").upper() == "RO"
+    romanian = is_romanian(party)
+    cif, vat_payer, cif_from_registry = romanian_cif(party) if romanian and party.is_company else ("", False, False)
     client = {
         "name": party.name,
         "vatCode": client_vat_code(party),
-        "isTaxPayer": bool(party.is_vat_payer and party.is_company),
-        "regCom": party.registration_no if party.is_company else "",
+        "isTaxPayer": vat_payer if romanian else bool(party.is_vat_payer and party.is_company),
+        # The company registry holds the Reg. Com. number, unless Odoo keeps the CIF there.
+        "regCom": party.registration_no if party.is_company and not cif_from_registry else "",
         "address": ", ".join(part.strip() for part in (party.street, party.street2) if part and part.strip()) or "-",
         "city": client_city(party),
         "county": county_name(party.state_code, party.state_name) if romanian else party.state_name,
@@ -704,13 +707,65 @@ def client_payload(party):
 
 def client_vat_code(party):
     """The CIF (``RO`` + digits for a VAT payer), or an individual's CNP, or "-"."""
-    vat = re.sub(r"[\s.\-]", "", party.vat_no or "").upper()
+    vat = compact_id(party.vat_no)
     if not party.is_company:
         return vat if re.fullmatch(r"\d{13}", vat) else "-"
-    if (party.country_code or "RO").upper() != "RO":
+    if not is_romanian(party):
         return vat
-    digits = vat[2:] if vat.startswith("RO") else vat
-    return f"RO{digits}" if party.is_vat_payer and digits else digits
+    cif, vat_payer, _from_registry = romanian_cif(party)
+    if not cif:
+        return vat
+    return f"RO{cif}" if vat_payer else cif
+
+
+def is_romanian(party):
+    return (party.country_code or "RO").upper() == "RO"
+
+
+def compact_id(text):
+    return re.sub(r"[\s.\-]", "", text or "").upper()
+
+
+def romanian_cif(party):
+    """A Romanian company's CIF as ``(digits, VAT payer, taken from the company registry)``.
+
+    Odoo keeps it in the VAT field, ``RO`` first for a VAT payer (spec note 19: the prefix goes
+    with ``isTaxPayer``); a company that pays no VAT may have it in the company registry instead,
+    as Odoo's own RO e-Factura export (``l10n_ro_edi``) reads it. ``is_vat_payer`` False overrules
+    a prefix in the VAT field. ``("", False, False)`` when neither holds a CIF.
+    """
+    for from_registry, text in ((False, party.vat_no), (True, party.registration_no)):
+        compact = compact_id(text)
+        digits = compact.removeprefix("RO")
+        if digits.isdigit():
+            prefixed = compact.startswith("RO")
+            return digits, prefixed and (party.is_vat_payer or from_registry), from_registry
+    return "", False, False
+
+
+def valid_cif(digits):
+    """Whether ``digits`` is a Romanian CIF (CUI) whose check digit matches (ANAF's key 753217532)."""
+    if not (isinstance(digits, str) and digits.isdigit() and 2 <= len(digits) <= 10):
+        return False
+    body = digits[:-1].zfill(9)
+    check = sum(int(digit) * int(weight) for digit, weight in zip(body, "753217532")) * 10 % 11
+    return check % 10 == int(digits[-1])
+
+
+def valid_cnp(digits):
+    """Whether ``digits`` is a Romanian personal numeric code (CNP): a real birth date, a county
+    code (01-48, 51, 52) and a matching check digit (key 279146358279)."""
+    if not (isinstance(digits, str) and re.fullmatch(r"[1-9]\d{12}", digits)):
+        return False
+    century = {"1": 1900, "2": 1900, "3": 1800, "4": 1800, "5": 2000, "6": 2000}.get(digits[0], 1900)
+    try:
+        date(century + int(digits[1:3]), int(digits[3:5]), int(digits[5:7]))
+    except ValueError:
+        return False
+    if not ("01" <= digits[7:9] <= "48" or digits[7:9] in ("51", "52")):
+        return False
+    check = sum(int(digit) * int(weight) for digit, weight in zip(digits, "279146358279")) % 11
+    return (1 if check == 10 else check) == int(digits[-1])
 
 
 def is_bucharest(party):

@@ -1,5 +1,6 @@
 from . import invoice_engine
 from . import invoice_engine_fakturoid
+from . import invoice_engine_smartbill
 from . import invoice_engine_token
 from . import invoice_engine_throttle
 from . import invoice_engine_reference

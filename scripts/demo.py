@@ -19,6 +19,7 @@ for the summary line of a move.
 Run through scripts/demo.sh, which sets up Odoo and PostgreSQL and exports the AIE_* variables.
 """
 import argparse
+import functools
 import importlib
 import json
 import os
@@ -79,14 +80,20 @@ def build_database(db):
             raise SystemExit(f"Building the demo database failed ({' '.join(command[:1])}); see the lines above.")
 
 
+@functools.cache
+def configure_odoo(db):
+    """Odoo's configuration, read once: a second parse_config in one process fails."""
+    import odoo
+
+    odoo.tools.config.parse_config(odoo_options(db))
+
+
 def push_demo_documents(db, demo, sandbox):
     """Post the engine's demo documents and run the sending job in this process; return summary rows."""
-    import odoo
     from odoo import SUPERUSER_ID, api, fields
     from odoo.modules.registry import Registry
 
-    if odoo.tools.config["db_name"] != db:  # Odoo 18 cannot parse its configuration twice in a process
-        odoo.tools.config.parse_config(odoo_options(db))
+    configure_odoo(db)
     with Registry(db).cursor() as cr:
         env = api.Environment(cr, SUPERUSER_ID, {})
         moves = demo.push(env, sandbox, fields.Date.context_today(env.user))

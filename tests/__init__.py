@@ -10,6 +10,7 @@ from . import test_faults
 from . import test_payments
 from . import test_fakturoid_flows
 from . import test_fakturownia_flows
+from . import test_smartbill_flows
 from . import test_golden_payloads
 from . import test_oauth
 from . import test_security

@@ -9,6 +9,7 @@ from odoo.tests import tagged
 
 from .common import FakturoidCase
 from .harness_fakturownia import FakturowniaCase
+from .harness_smartbill import SmartBillCase
 
 
 class BadInputTests:
@@ -49,9 +50,12 @@ class BadInputTests:
         self.run_queue()
         self.assert_stopped_before_network(move, "Recyklační poplatek", "VAT rates")
 
-        # A manager maps it; retrying sends it with the mapped rate.
+        # A manager maps it (to one of the engine's own rates where it lists them); retrying sends it
+        # with the mapped rate.
+        offered = self.engine.vat_rate_ids.filtered(lambda vat_rate: vat_rate.rate == self.vat_standard.amount)
         self.env["invoice.engine.tax"].create({"engine_id": self.engine.id, "tax_id": eco_fee.id,
-                                             "vat_rate": self.vat_standard.amount})
+                                             "vat_rate": self.vat_standard.amount,
+                                             "engine_vat_rate_id": offered[:1].id})
         move.action_engine_send()
         self.run_queue()
         self.assertEqual(move.engine_state, "sent")
@@ -120,4 +124,9 @@ class TestBadInputFakturoid(BadInputTests, FakturoidCase):
 
 @tagged("post_install", "-at_install")
 class TestBadInputFakturownia(BadInputTests, FakturowniaCase):
+    pass
+
+
+@tagged("post_install", "-at_install")
+class TestBadInputSmartBill(BadInputTests, SmartBillCase):
     pass

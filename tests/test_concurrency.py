@@ -19,6 +19,7 @@ from odoo.tests import tagged
 from ..models.invoice_engine_queue import ADVISORY_LOCK_CLASS
 from .committed import CommittedEngineCase
 from .harness_fakturownia import FakturowniaHarness
+from .harness_smartbill import SmartBillHarness
 
 INVOICES = 6
 SOAK_INVOICES = 100
@@ -249,3 +250,13 @@ class TestConcurrentWorkersFakturownia(ConcurrencyTests, CommittedEngineCase):
     @classmethod
     def harness_options(cls):
         return {"account": "concurrency", "token": "concurrency-token"}
+
+
+@tagged("post_install", "-at_install")
+class TestConcurrentWorkersSmartBill(ConcurrencyTests, CommittedEngineCase):
+
+    harness_class = SmartBillHarness
+
+    @classmethod
+    def harness_options(cls):
+        return {"cif": "RO33034700", "email": "concurenta@firma-test.ro", "token": "concurrency-token"}

@@ -56,6 +56,8 @@ from odoo.addons.account_invoice_engine.engines.smartbill import (
     invoice_products,
     remote_status,
     split_by_known_series,
+    valid_cif,
+    valid_cnp,
 )
 from odoo.addons.account_invoice_engine.engines.throttle import MemoryStore, Throttle
 from odoo.addons.account_invoice_engine.sandbox.smartbill import SmartBillSandbox
@@ -493,10 +495,22 @@ class TestSmartBillClientData(BaseCase):
         })
         not_a_vat_payer = client_payload(make_party(vat_no="RO 18547290", is_vat_payer=False))
         self.assertEqual((not_a_vat_payer["vatCode"], not_a_vat_payer["isTaxPayer"]), ("18547290", False))
-        self.assertEqual(client_payload(make_party(vat_no="18547290"))["vatCode"], "RO18547290")
+        # Odoo marks a VAT payer by the RO prefix; the CIF of one that pays none may sit in the registry.
+        without_prefix = client_payload(make_party(vat_no="18547290"))
+        self.assertEqual((without_prefix["vatCode"], without_prefix["isTaxPayer"]), ("18547290", False))
+        in_the_registry = client_payload(make_party(vat_no="", registration_no="18547290", is_vat_payer=False))
+        self.assertEqual((in_the_registry["vatCode"], in_the_registry["isTaxPayer"], in_the_registry["regCom"]),
+                         ("18547290", False, ""))
         german = client_payload(make_party(vat_no="DE811569869", country_code="DE", state_code="BY",
                                            state_name="Bayern", city="München"))
         self.assertEqual((german["vatCode"], german["country"], german["county"]), ("DE811569869", "DE", "Bayern"))
+
+    def test_check_digits_of_cif_and_cnp(self):
+        self.assertEqual([valid_cif(cif) for cif in ("18547290", "14399840", "18547291", "RO18547290", "1")],
+                         [True, True, False, False, False])
+        self.assertEqual([valid_cnp(cnp) for cnp in ("1800101221144", "1800101221145", "1801301221142",
+                                                     "1800101991147", "180010122114")],
+                         [True, False, False, False, False], "check digit, month, county, length")
 
     def test_individuals_carry_a_cnp_or_a_dash(self):
         person = make_party(is_company=False, is_vat_payer=False, registration_no="", name="Ion Popescu")

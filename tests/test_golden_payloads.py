@@ -18,6 +18,7 @@ from odoo.tests import tagged
 
 from .common import FakturoidCase
 from .harness_fakturownia import FakturowniaCase
+from .harness_smartbill import SmartBillCase
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -44,7 +45,7 @@ class GoldenPayloadTests:
 
     def test_payloads_match_the_golden_files(self):
         self._seen = {}
-        # Named after the customers' countries: cz and sk for Fakturoid's, pl and de for Fakturownia's.
+        # Named after the customers' countries: cz and sk for Fakturoid's, pl and de for Fakturownia's, ro for SmartBill's.
         home, abroad = (partner.country_id.code.lower() for partner in (self.customer, self.second_customer))
         eur = self.setup_other_currency("EUR", rates=[("2026-01-01", 0.04)])
         invoice = self.create_invoice(lines=[
@@ -91,4 +92,9 @@ class TestGoldenPayloadsFakturoid(GoldenPayloadTests, FakturoidCase):
 
 @tagged("post_install", "-at_install")
 class TestGoldenPayloadsFakturownia(GoldenPayloadTests, FakturowniaCase):
+    pass
+
+
+@tagged("post_install", "-at_install")
+class TestGoldenPayloadsSmartBill(GoldenPayloadTests, SmartBillCase):
     pass

@@ -5,6 +5,7 @@ from odoo.tests import tagged
 
 from .common import FakturoidCase
 from .harness_fakturownia import FakturowniaCase
+from .harness_smartbill import SmartBillCase
 
 
 class PaymentTests:
@@ -97,3 +98,8 @@ class TestPaymentsFakturoid(PaymentTests, FakturoidCase):
 @tagged("post_install", "-at_install")
 class TestPaymentsFakturownia(PaymentTests, FakturowniaCase):
     partial_status = True  # Fakturownia's "partial"
+
+
+@tagged("post_install", "-at_install")
+class TestPaymentsSmartBill(PaymentTests, SmartBillCase):
+    pass

@@ -5,6 +5,7 @@ from odoo.tests import tagged
 
 from .common import FakturoidCase
 from .harness_fakturownia import FakturowniaCase
+from .harness_smartbill import SmartBillCase
 
 
 class PostingTests:
@@ -145,5 +146,15 @@ class TestPostingFakturownia(PostingTests, FakturowniaCase):
 
 
 @tagged("post_install", "-at_install")
+class TestPostingSmartBill(PostingTests, SmartBillCase):
+    pass
+
+
+@tagged("post_install", "-at_install")
 class TestSendFlowFakturownia(SendFlowTests, FakturowniaCase):
+    pass
+
+
+@tagged("post_install", "-at_install")
+class TestSendFlowSmartBill(SendFlowTests, SmartBillCase):
     pass
