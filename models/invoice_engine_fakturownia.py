@@ -70,7 +70,7 @@ class InvoiceEngine(models.Model):
     # through the *_input field.
     fakturownia_api_token = fields.Char(copy=False, groups="base.group_system")
     fakturownia_api_token_input = fields.Char(
-        string="API token",
+        string="Fakturownia API token",
         compute="_compute_fakturownia_api_token_input",
         inverse="_inverse_fakturownia_api_token_input",
         help="Write-only: a saved token is never shown again. Type a new one to replace it. "

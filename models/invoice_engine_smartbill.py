@@ -41,7 +41,7 @@ class InvoiceEngine(models.Model):
     # it through smartbill_token_input.
     smartbill_token = fields.Char(copy=False, groups="base.group_system")
     smartbill_token_input = fields.Char(
-        string="API token",
+        string="SmartBill API token",
         compute="_compute_smartbill_token_input",
         inverse="_inverse_smartbill_token_input",
         help="Write-only: a saved token is never shown again. Type a new one to replace it. It is in "
