@@ -52,7 +52,7 @@ from .document import (
     RemoteRef,
     RemoteStatus,
 )
-from .errors import AuthError, MaybeCreated, NotFound, OutcomeUnknown, RateLimited, Rejected, TransientError
+from .errors import AuthError, EngineError, MaybeCreated, NotFound, OutcomeUnknown, RateLimited, Rejected, TransientError
 from .transport import EXPECT_BYTES, HttpTransport
 
 DEFAULT_BASE_URL = "https://ws.smartbill.ro/SBORO/api"
@@ -355,6 +355,9 @@ class SmartBillClient(EngineClient):
         self.precision = min(max(int(precision or 2), 2), MAX_PRICE_DECIMALS)
         self._auth = (email or "", token or "")
         self._taxes = None  # /tax as check() read it, for reference_data()
+        # Each series' next number as this client's own creates left it: a run of creates reads
+        # /series once, not once per invoice (one call in three at SmartBill's limit).
+        self._next_numbers = {}
         self._transport = HttpTransport(
             base_url,
             dialect=SmartBillDialect(),
@@ -392,17 +395,32 @@ class SmartBillClient(EngineClient):
     # -- documents ---------------------------------------------------------------
 
     def prepare_create(self, document):
+        """The series' next number, read from SmartBill unless this client's last create in it told.
+
+        SmartBill numbers one series in order, so the number after the one it just gave is the next
+        one, unless someone issues in the same series meanwhile: then a lost answer reads as
+        "advanced by more than one" and goes to a person, never to a wrong document.
+        """
         series = document_series(document)
-        return {"series": series, "next_number": self._next_number(series, "prepare_create")}
+        known = self._next_numbers.get(series)
+        return {"series": series, "next_number": known or self._next_number(series, "prepare_create")}
 
     def create_document(self, document, customer_id):
         series = document_series(document)
-        if document.is_credit_note and document.reverses_whole_original:
-            return self._reverse(document)
-        payload = invoice_payload(document, self.cif, use_product_codes=self.use_product_codes,
-                                  precision=self.precision)
-        data = self._call("create_document", "POST", "invoice", json=payload, is_create=True)
-        return self._created(document, data, series)
+        try:
+            if document.is_credit_note and document.reverses_whole_original:
+                ref = self._reverse(document)
+            else:
+                payload = invoice_payload(document, self.cif, use_product_codes=self.use_product_codes,
+                                          precision=self.precision)
+                data = self._call("create_document", "POST", "invoice", json=payload, is_create=True)
+                ref = self._created(document, data, series)
+        except EngineError:
+            self._next_numbers.pop(series, None)  # what the series holds now is unknown
+            raise
+        if ref.number.isdigit():
+            self._next_numbers[ref.series] = pad_like(ref.number, int(ref.number) + 1)
+        return ref
 
     def _reverse(self, document):
         series, number = original_parts(document)
@@ -448,6 +466,7 @@ class SmartBillClient(EngineClient):
                 "it cannot tell whether SmartBill issued it. Look for it in SmartBill: link it if it "
                 "is there, or confirm that none exists."
             )
+        self._next_numbers.pop(series, None)
         after = self._next_number(series, "find_document")
         first, last = int(before), int(after)
         if last == first:

@@ -24,6 +24,7 @@ from .errors import RateLimited
 
 MARGIN = 0.9  # spend at most this share of the documented limit: clocks and latencies differ
 MAX_WAIT = 30.0  # seconds a caller may wait in all; longer, and it is told to come back later
+MIN_WAIT = 0.001  # seconds: the shortest wait (see _take_slot)
 
 
 @dataclass
@@ -94,13 +95,17 @@ class Throttle:
             self.hold(rate_limit.reset_after)
 
     def _take_slot(self, state):
-        """Count a call starting now and return 0, or return how long to wait first."""
+        """Count a call starting now and return 0, or return how long to wait first.
+
+        A wait shorter than ``MIN_WAIT`` (what float rounding leaves of a slot just freed) is
+        rounded up to it: a frozen test clock would otherwise spin on a wait it never reaches.
+        """
         now = self.clock()
         state.starts = sorted(start for start in state.starts if start > now - self.window)
         if state.held_until > now:
-            return state.held_until - now
+            return max(state.held_until - now, MIN_WAIT)
         if len(state.starts) >= self.budget:
             # The call may start once the oldest start still counting leaves the window.
-            return state.starts[-self.budget] + self.window - now
+            return max(state.starts[-self.budget] + self.window - now, MIN_WAIT)
         state.starts.append(now)
         return 0.0

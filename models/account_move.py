@@ -88,6 +88,12 @@ class EngineDataError(UserError):
         super().__init__("\n".join(problems))
 
 
+def _display_number(series, number):
+    """A number as the engine prints it: the series first, for engines that number per series."""
+    number = number or ""
+    return f"{series}{number}" if series and number and not number.startswith(series) else number
+
+
 def _reversal_key(line):
     """What must be equal, line by line, for a credit note to reverse its invoice whole."""
     return (line.name, line.quantity, line.unit_price, line.discount_percent, line.subtotal, line.tax.rate, line.tax.kind)
@@ -109,6 +115,10 @@ class AccountMove(models.Model):
         help="The number series the engine issued the document in (some engines find a document by series and number).",
     )
     engine_number = fields.Char(string="Engine number", copy=False, readonly=True, index="trigram")
+    engine_display_number = fields.Char(
+        string="Legal number", compute="_compute_engine_display_number", store=True, index="trigram",
+        help="The document's number as the engine prints it (with its series, for engines that number per series).",
+    )
     engine_url = fields.Char(string="Engine link", copy=False, readonly=True)
     engine_status = fields.Selection(neutral.REMOTE_STATUSES, string="Status in engine", copy=False, readonly=True)
     engine_total = fields.Monetary(string="Total in engine", copy=False, readonly=True)
@@ -159,6 +169,11 @@ class AccountMove(models.Model):
         string="Tax authority files", copy=False, readonly=True,
     )
     engine_authority_name = fields.Char(compute="_compute_engine_authority_name")
+
+    @api.depends("engine_remote_series", "engine_number")
+    def _compute_engine_display_number(self):
+        for move in self:
+            move.engine_display_number = _display_number(move.engine_remote_series, move.engine_number)
 
     @api.depends("engine_total", "amount_total", "engine_state")
     def _compute_engine_total_mismatch(self):
@@ -232,7 +247,7 @@ class AccountMove(models.Model):
                 "This invoice is already issued in %(engine)s as %(number)s. Changes made in Odoo "
                 "are not sent there: correct the document in %(engine)s or issue a credit note.",
                 engine=move.engine_id._engine_label(),
-                number=move.engine_number,
+                number=move.engine_display_number,
             ))
         return super().button_draft()
 
@@ -362,9 +377,9 @@ class AccountMove(models.Model):
         label = self.engine_id._engine_label()
         if found_again:
             body = _("Found in %(engine)s as %(number)s after an unanswered request; linked without sending again.",
-                     engine=label, number=ref.number)
+                     engine=label, number=_display_number(ref.series, ref.number))
         else:
-            body = _("Sent to %(engine)s as %(number)s.", engine=label, number=ref.number)
+            body = _("Sent to %(engine)s as %(number)s.", engine=label, number=_display_number(ref.series, ref.number))
         if ref.url:
             body = Markup("%s <a href='%s' target='_blank'>%s</a>") % (body, ref.url, _("Open"))
         self.message_post(body=body)
@@ -376,7 +391,7 @@ class AccountMove(models.Model):
                 engine_total=self.currency_id.format(self.engine_total),
                 odoo_total=self.currency_id.format(self.amount_total),
             ))
-        self._engine_close_activities(_("Sent as %s.", ref.number))
+        self._engine_close_activities(_("Sent as %s.", _display_number(ref.series, ref.number)))
 
     def _engine_to_error(self, message):
         """The engine or the checks refused the data: a person fixes it and retries."""
@@ -395,7 +410,7 @@ class AccountMove(models.Model):
             "%(engine)s no longer has %(number)s: it was deleted there. Link the document that replaces "
             "it (“Link existing document”), or send this invoice again to have a new one issued "
             "(“Send again”).",
-            engine=self.engine_id._engine_label(), number=self.engine_number or self.engine_remote_id,
+            engine=self.engine_id._engine_label(), number=self.engine_display_number or self.engine_remote_id,
         ))
 
     def _engine_to_excluded(self):
@@ -427,7 +442,7 @@ class AccountMove(models.Model):
         payments = self.sudo().engine_payment_ids
         payments.filtered(lambda payment: payment.state in ("sent", "sending", "error")).write(
             {"state": "to_send", "remote_id": False, "attempts": 0, "next_attempt_at": False, "last_error": False})
-        payments.filtered(lambda payment: payment.state == "to_delete").write({"state": "deleted"})
+        payments.filtered(lambda payment: payment.state in ("to_delete", "delete_error")).write({"state": "deleted"})
 
     @staticmethod
     def _engine_neutral_status(status):
@@ -523,7 +538,7 @@ class AccountMove(models.Model):
             language=language,
             numbering=engine._numbering_for(self).remote_id or "",
             original=original._engine_ref() if original and original.engine_remote_id else None,
-            original_reference=original.engine_number or original.name or "" if original else "",
+            original_reference=original.engine_display_number or original.name or "" if original else "",
             **(self._engine_correction_values(engine, original, lines) if original else {}),
         )
         if strict:

@@ -457,6 +457,10 @@ class InvoiceEngine(models.Model):
             account = client.check()
             self._store_account_info(account)
             self._store_reference_data(client.reference_data())
+        except errors.RateLimited as error:
+            # The account is fine but may not be called now: wait, do not alarm anyone.
+            self._pause(error.retry_after)
+            return self._notify(_("Not tested: the engine asks to wait"), self._explain(error), "warning")
         except (errors.EngineError, UserError) as error:
             message = self._explain(error)
             self._mark_broken(message)
@@ -590,12 +594,20 @@ class InvoiceEngine(models.Model):
                 )
             seen |= numbering
         gone = self.numbering_ids - seen
-        # A numbering the engine dropped but a journal still names is kept: the journal shows it, and
-        # the engine refuses it in words, rather than the choice silently falling back to a default.
-        in_use = self.env["account.journal"].sudo().search([
-            "|", ("invoice_engine_numbering_id", "in", gone.ids), ("invoice_engine_refund_numbering_id", "in", gone.ids),
-        ])
-        (gone - in_use.invoice_engine_numbering_id - in_use.invoice_engine_refund_numbering_id).unlink()
+        # A numbering the engine dropped but an engine or a journal still names is kept: it shows there,
+        # and the engine refuses it in words, rather than the choice silently falling back to a default.
+        (gone - self._numberings_in_use(gone)).unlink()
+
+    @api.model
+    def _numberings_in_use(self, numberings):
+        """Those of ``numberings`` an engine or a journal chose (in any of their numbering fields)."""
+        used = numberings.browse()
+        for model_name in ("invoice.engine", "account.journal"):
+            model = self.env[model_name].sudo().with_context(active_test=False)
+            for name, field in model._fields.items():
+                if field.type == "many2one" and field.comodel_name == numberings._name and field.store:
+                    used |= model.search([(name, "in", numberings.ids)]).mapped(name)
+        return used & numberings
 
     def _store_vat_rates(self, offered):
         """Keep the engine's VAT rates, flag the ones it dropped, and map Odoo's sales taxes by percentage."""

@@ -9,6 +9,7 @@ PAYMENT_STATES = [
     ("to_delete", "To remove"),
     ("deleted", "Removed"),
     ("error", "Error"),
+    ("delete_error", "Removal refused"),  # still in the engine: a person removes it there
 ]
 
 

@@ -507,7 +507,7 @@ class InvoiceEngine(models.Model):
                         "engine_pdf_next_attempt_at": fields.Datetime.now() + timedelta(seconds=delay)})
             return
         attachment = self.env["ir.attachment"].create({
-            "name": f"{(move.engine_number or move.name).replace('/', '-')}.pdf",
+            "name": f"{(move.engine_display_number or move.name).replace('/', '-')}.pdf",
             "datas": base64.b64encode(pdf),
             "mimetype": "application/pdf",
             "res_model": "account.move",
@@ -637,6 +637,14 @@ class InvoiceEngine(models.Model):
             return
         if isinstance(error, errors.TransientError):
             payment.write({"last_error": error.message, "next_attempt_at": now + self._backoff(payment.attempts or 1)})
+            return
+        if payment.state == "to_delete":
+            payment.write({"state": "delete_error", "last_error": error.message})
+            payment.move_id._engine_report(_(
+                "The payment of %(amount)s was unreconciled in Odoo, but %(engine)s refused to remove it, so it "
+                "still counts there: %(message)s Remove it in %(engine)s by hand.",
+                amount=payment.currency_id.format(payment.amount), engine=self._engine_label(), message=error.message,
+            ))
             return
         payment.write({"state": "error", "last_error": error.message})
         payment.move_id._engine_report(

@@ -91,8 +91,15 @@ class InvoiceEngine(models.Model):
         return min(STATUS_CALLS_PER_RUN, int(limit[0] * MARGIN)) if limit else STATUS_CALLS_PER_RUN
 
     def _moves_to_refresh(self, limit):
-        """Sent moves whose status may still change, the ones read longest ago first."""
-        due = ["|", ("engine_status", "not in", FINAL_REMOTE_STATUSES), ("engine_changed_in_engine", "=", True)]
+        """Sent moves whose status may still change, the ones read longest ago first.
+
+        Only invoices are followed until paid: a credit note is never paid in the engine (Odoo does
+        not record refunds there), it is read while the tax authority has not decided on it.
+        """
+        due = [
+            "|", "&", ("move_type", "=", "out_invoice"), ("engine_status", "not in", FINAL_REMOTE_STATUSES),
+            ("engine_changed_in_engine", "=", True),
+        ]
         if self._client_class().capabilities.reports_authority_status:
             now = fields.Datetime.now()
             due = ["|", "|", "|"] + due + [
@@ -233,7 +240,7 @@ class AccountMove(models.Model):
                 "%(engine)s now shows a total of %(engine_total)s for %(number)s, while it was issued for "
                 "%(issued_total)s: the document was changed in %(engine)s. Check it there, correct Odoo or the "
                 "engine so that both agree, then use “Refresh from engine”.",
-                engine=self.engine_id._engine_label(), number=self.engine_number,
+                engine=self.engine_id._engine_label(), number=self.engine_display_number,
                 engine_total=self.currency_id.format(float(total)),
                 issued_total=self.currency_id.format(self.engine_total),
             ))

@@ -38,7 +38,7 @@ from bench import EngineRun
 from demo import PYTHON, ROOT, engine_demos, odoo_options, say
 
 SETTLED_MOVE_STATES = ("sent", "needs_review", "error", "missing")
-SETTLED_PAYMENT_STATES = ("sent", "error", "deleted")
+SETTLED_PAYMENT_STATES = ("sent", "error", "deleted", "delete_error")
 TIMEOUT = 3600  # seconds a soak of one engine may take
 
 WORKER_SCRIPT = r"""

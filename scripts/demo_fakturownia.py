@@ -13,6 +13,47 @@ LABEL = "Fakturownia"
 KSEF_WAIT = 20  # seconds: the sandbox's KSeF answers about two seconds after each submission
 
 
+def connect(env, sandbox):
+    """The demo company's environment and its engine, connected to the running sandbox (departments)."""
+    company = env.ref("account_invoice_engine.demo_fakturownia_company")
+    env = env(context={"allowed_company_ids": company.ids})
+    engine = env.ref("account_invoice_engine.demo_fakturownia_engine")
+    # A new account link clears the saved token: give it again with the sandbox's actual address.
+    engine.write({"base_url": sandbox["account_url"], "fakturownia_api_token_input": sandbox["api_token"]})
+    engine.action_test_connection()  # the departments, as a person connects the engine
+    if engine.state != "connected":
+        raise SystemExit(f"The Fakturownia demo engine did not connect: {engine.last_error}")
+    return env, engine
+
+
+def bench_fixtures(env):
+    """What the benchmark invoices with: products, and Polish companies with valid NIPs on demand."""
+
+    def ref(name):
+        return env.ref(f"account_invoice_engine.demo_fakturownia_{name}")
+
+    def nip(index):
+        for body in (f"{525_000_000 + index * 10 + shift:09d}" for shift in range(10)):
+            check = sum(int(digit) * weight for digit, weight in zip(body, (6, 5, 7, 2, 3, 4, 5, 6, 7))) % 11
+            if check < 10:
+                return f"{body}{check}"
+        raise ValueError(index)
+
+    def new_customer(index):
+        return {
+            "name": f"Klient {index} Sp. z o.o.", "is_company": True, "street": f"ul. Długa {index}",
+            "city": "Kraków", "zip": "31-147", "country_id": env.ref("base.pl").id, "vat": f"PL{nip(index)}",
+            "email": f"faktury{index}@klient.example",
+        }
+
+    return {"products": ref("product_consulting") + ref("product_book"), "new_customer": new_customer}
+
+
+def harness_options(sandbox):
+    """How the test harness (tests/harness_fakturownia.py) finds the demo's account in the sandbox."""
+    return {"account": sandbox["account"], "token": sandbox["api_token"]}
+
+
 def push(env, sandbox, today):
     """Post three invoices on two channels and one correction; return the moves."""
     from odoo import Command
@@ -20,13 +61,7 @@ def push(env, sandbox, today):
     def ref(name):
         return env.ref(f"account_invoice_engine.demo_fakturownia_{name}")
 
-    env = env(context={"allowed_company_ids": ref("company").ids})
-    engine = ref("engine").with_env(env)
-    # A new account link clears the saved token: give it again with the sandbox's actual address.
-    engine.write({"base_url": sandbox["account_url"], "fakturownia_api_token_input": sandbox["api_token"]})
-    engine.action_test_connection()  # the departments, as a person connects the engine
-    if engine.state != "connected":
-        raise SystemExit(f"The Fakturownia demo engine did not connect: {engine.last_error}")
+    env, engine = connect(env, sandbox)
 
     def invoice(journal, partner, lines):
         return env["account.move"].create({

@@ -9,10 +9,8 @@ ENGINE = "smartbill"
 LABEL = "SmartBill"
 
 
-def push(env, sandbox, today):
-    """Connect (VAT rates and series), post three invoices and the storno of one; return the moves."""
-    from odoo import Command
-
+def connect(env, sandbox):
+    """The demo company's environment and its engine, connected to the running sandbox (VAT rates, series)."""
     company = env.ref("account_invoice_engine.demo_smartbill_company")
     env = env(context={"allowed_company_ids": company.ids})
     engine = env.ref("account_invoice_engine.demo_smartbill_engine")
@@ -27,6 +25,38 @@ def push(env, sandbox, today):
         "refund_numbering_id": series[sandbox["credit_series"]].id,
         "smartbill_receipt_numbering_id": series[sandbox["receipt_series"]].id,
     })
+    return env, engine
+
+
+def bench_fixtures(env):
+    """What the benchmark invoices with: products, and Romanian companies with valid CIFs on demand."""
+    from odoo.addons.account_invoice_engine.engines.smartbill import valid_cif
+
+    def ref(name):
+        return env.ref(f"account_invoice_engine.demo_smartbill_{name}")
+
+    def new_customer(index):
+        body = str(2_000_000 + index)
+        cif = next(f"{body}{digit}" for digit in "0123456789" if valid_cif(f"{body}{digit}"))
+        return {
+            "name": f"Client {index} SRL", "is_company": True, "street": f"Str. Lipscani {index}", "city": "Sector 3",
+            "zip": "030033", "state_id": env.ref("base.RO_B").id, "country_id": env.ref("base.ro").id,
+            "vat": f"RO{cif}", "email": f"facturi{index}@client.example",
+        }
+
+    return {"products": ref("product_accounting") + ref("product_guide"), "new_customer": new_customer}
+
+
+def harness_options(sandbox):
+    """How the test harness (tests/harness_smartbill.py) finds the demo's account in the sandbox."""
+    return {"cif": sandbox["cif"], "email": sandbox["email"], "token": sandbox["token"]}
+
+
+def push(env, sandbox, today):
+    """Connect (VAT rates and series), post three invoices and the storno of one; return the moves."""
+    from odoo import Command
+
+    env, engine = connect(env, sandbox)
 
     def ref(name):
         return env.ref(f"account_invoice_engine.demo_smartbill_{name}")
@@ -65,8 +95,8 @@ def after_sending(env, moves):
 
 
 def notes(move):
-    """The document number as SmartBill prints it (series and number), and the cash receipt."""
-    words = [f"issued as {move.engine_remote_series}{move.engine_number}"] if move.engine_remote_series else []
+    """A storno in its invoice's series, and the cash receipt."""
+    words = []
     if move.move_type == "out_refund" and move.engine_remote_series == move.reversed_entry_id.engine_remote_series:
         words.append("a storno in the invoice's series")
     for payment in move.engine_payment_ids.filtered(lambda payment: payment.state == "sent"):

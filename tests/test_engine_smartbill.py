@@ -560,6 +560,19 @@ class TestSmartBillExactlyOnce(SmartBillSandboxCase):
         self.assertEqual(self.client.prepare_create(document), {"series": "OD", "next_number": "0025"})
         self.assertEqual(self.api_requests("GET", "/series")[0]["query"], {"cif": CIF, "type": "f"})
 
+    def test_a_run_of_creates_reads_the_series_once(self):
+        for index in range(3):
+            document = make_document(f"move-0000{index}", [make_line("Consultanta IT", "1", "100")])
+            self.assertEqual(self.client.prepare_create(document)["next_number"], f"{25 + index:04d}")
+            self.client.create_document(document, None)
+        self.assertEqual(len(self.api_requests("GET", "/series")), 1, "the next number follows from each answer")
+
+    def test_after_a_lost_answer_the_series_is_read_again(self):
+        self.lose_the_answer(make_document("move-00001", [make_line("Consultanta IT", "1", "100")]))
+        second = make_document("move-00002", [make_line("Consultanta IT", "1", "100")])
+        self.assertEqual(self.client.prepare_create(second)["next_number"], "0026", "the lost one took 0025")
+        self.assertEqual(len(self.api_requests("GET", "/series")), 2)
+
     def test_without_a_series_nothing_is_sent(self):
         document = make_document("move-00001", [make_line("Consultanta IT", "1", "100")], numbering="")
         for call in (self.client.prepare_create, lambda document: self.client.create_document(document, None)):

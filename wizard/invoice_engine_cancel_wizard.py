@@ -28,7 +28,7 @@ class InvoiceEngineCancelWizard(models.TransientModel):
                 wizard.explanation = Markup("<p>%s</p><p>%s</p>") % (
                     _("%(authority)s already holds %(number)s (%(authority)s number %(id)s): an invoice the tax "
                       "authority received can be neither deleted nor cancelled, in %(engine)s or anywhere else.",
-                      authority=move.engine_authority_name, number=move.engine_number,
+                      authority=move.engine_authority_name, number=move.engine_display_number,
                       id=move.engine_authority_number or _("pending"), engine=engine),
                     _("To undo it, issue a credit note that corrects it to zero. It goes to %(engine)s and to "
                       "%(authority)s like any other document.", engine=engine, authority=move.engine_authority_name),
@@ -36,7 +36,7 @@ class InvoiceEngineCancelWizard(models.TransientModel):
             else:
                 wizard.explanation = Markup("<p>%s</p><p>%s</p>") % (
                     _("%(number)s is cancelled in %(engine)s first: it keeps its number there and shows as "
-                      "cancelled. Then the invoice is cancelled in Odoo.", number=move.engine_number, engine=engine),
+                      "cancelled. Then the invoice is cancelled in Odoo.", number=move.engine_display_number, engine=engine),
                     _("If %(engine)s refuses (a payment is recorded on it, for instance), nothing changes and the "
                       "reason is shown.", engine=engine),
                 )
@@ -53,7 +53,7 @@ class InvoiceEngineCancelWizard(models.TransientModel):
         except errors.EngineError as error:
             raise UserError(engine._explain(error)) from error
         move._engine_write({"engine_status": neutral.REMOTE_CANCELLED})
-        move.message_post(body=_("%(number)s cancelled in %(engine)s by %(user)s.", number=move.engine_number,
+        move.message_post(body=_("%(number)s cancelled in %(engine)s by %(user)s.", number=move.engine_display_number,
                                  engine=engine._engine_label(), user=self.env.user.name))
         move.button_cancel()
         return {"type": "ir.actions.act_window_close"}

@@ -15,8 +15,8 @@ class InvoiceEngineLinkWizard(models.TransientModel):
     remote_id = fields.Char(
         string="Document ID",
         required=True,
-        help="The document's id in the engine: the number at the end of the document's address "
-        "when you open it in the engine.",
+        help="The document as the engine identifies it: its id at the end of the document's address in the "
+        "engine, or, for engines that identify documents by series and number, the number printed on its PDF.",
     )
 
     def action_link(self):
