@@ -113,7 +113,7 @@ def push_demo_documents(db, demo, sandbox):
 
 
 def summary_row(demo, move):
-    notes = [f"credit note correcting {move.reversed_entry_id.engine_number}"] if move.move_type == "out_refund" else []
+    notes = [f"credit note correcting {move.reversed_entry_id.engine_display_number}"] if move.move_type == "out_refund" else []
     notes += demo.notes(move) if hasattr(demo, "notes") else []
     return (move.name, move.partner_id.name, move.engine_state, move.engine_display_number or "-",
             move.currency_id.format(move.amount_total), "PDF attached" if move.engine_pdf_id else "no PDF yet",
