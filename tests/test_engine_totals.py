@@ -20,7 +20,7 @@ from odoo.exceptions import UserError
 from odoo.tests import tagged
 from odoo.tests.common import BaseCase
 
-from odoo.addons.account_invoice_engine.engines import arithmetic
+from odoo.addons.account_invoice_engine.engines import CLIENT_CLASSES, arithmetic
 from odoo.addons.account_invoice_engine.engines.document import Line, TaxInfo
 from odoo.addons.account_invoice_engine.engines.fakturoid import FakturoidClient, invoice_lines
 from odoo.addons.account_invoice_engine.sandbox.fakturoid import FakturoidSandbox
@@ -30,7 +30,8 @@ from .common import FakturoidCase
 # Fakturoid's is stated by its client; SmartBill's and Fakturownia's are what their vendors
 # document (engines/arithmetic.py), until their clients state them.
 FAKTUROID = FakturoidClient.capabilities.arithmetic
-ARITHMETICS = {"Fakturoid": FAKTUROID, "SmartBill": arithmetic.VatPerLine(), "Fakturownia": arithmetic.VatPerLine()}
+# Every engine's own arithmetic, as its client states it (and its sandbox computes it).
+ARITHMETICS = {client.capabilities.label: client.capabilities.arithmetic for client in CLIENT_CLASSES.values()}
 ROUNDING_MODES = ("round_globally", "round_per_line")
 PROPERTY_EXAMPLES = 1000  # per arithmetic and rounding mode
 POSTED_EXAMPLES = 100
