@@ -56,6 +56,7 @@ class Capabilities:
     tax_authority: str = ""  # the clearance system the engine submits documents to ("KSeF"), "" if none
     reports_authority_status: bool = False  # document_status() says what the tax authority made of it
     call_limit: tuple | None = None  # (calls, seconds) documented per account; the throttle spends below it
+    call_margin: float = 0.9  # the share of call_limit the throttle spends: less where overrunning costs more
     arithmetic: object = None  # engines.arithmetic.Arithmetic: how the engine computes a document's amounts
     numbering_label: str = "Number series"  # what the engine calls its numberings (series, department…)
     lists_vat_rates: bool = False  # the account lists its VAT rates; each line must carry one of them

@@ -19,7 +19,6 @@ from odoo.exceptions import UserError
 
 from ..engines import document as neutral
 from ..engines import errors
-from ..engines.throttle import MARGIN
 from .invoice_engine_queue import CallLog, StopBatch
 
 _logger = logging.getLogger(__name__)
@@ -87,8 +86,9 @@ class InvoiceEngine(models.Model):
         return done
 
     def _status_budget(self):
-        limit = self._client_class().capabilities.call_limit
-        return min(STATUS_CALLS_PER_RUN, int(limit[0] * MARGIN)) if limit else STATUS_CALLS_PER_RUN
+        capabilities = self._client_class().capabilities
+        limit = capabilities.call_limit
+        return min(STATUS_CALLS_PER_RUN, int(limit[0] * capabilities.call_margin)) if limit else STATUS_CALLS_PER_RUN
 
     def _moves_to_refresh(self, limit):
         """Sent moves whose status may still change, the ones read longest ago first.

@@ -61,11 +61,12 @@ class InvoiceEngine(models.Model):
     def _throttle(self):
         """The ``Throttle`` of this engine account, shared by all workers; None when nothing limits it."""
         self.ensure_one()
-        call_limit = self._client_class().capabilities.call_limit
-        if not (call_limit and self.id):
+        capabilities = self._client_class().capabilities
+        if not (capabilities.call_limit and self.id):
             return None
-        calls, seconds = call_limit
-        return Throttle(calls, seconds, ThrottleStore(self), label=self._engine_label(), clock=_now)
+        calls, seconds = capabilities.call_limit
+        return Throttle(calls, seconds, ThrottleStore(self), label=self._engine_label(), clock=_now,
+                        margin=capabilities.call_margin)
 
 
 def _now():
