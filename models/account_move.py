@@ -382,7 +382,7 @@ class AccountMove(models.Model):
             body = _("Sent to %(engine)s as %(number)s.", engine=label, number=_display_number(ref.series, ref.number))
         if ref.url:
             body = Markup("%s <a href='%s' target='_blank'>%s</a>") % (body, ref.url, _("Open"))
-        self.message_post(body=body)
+        self._message_log(body=body)  # a note of the job's: nobody to notify
         if self.engine_total_mismatch:
             self.message_post(body=_(
                 "%(engine)s computed a total of %(engine_total)s while Odoo has %(odoo_total)s. Check the "

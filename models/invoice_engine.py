@@ -8,7 +8,7 @@ import psycopg2
 
 from odoo import _, api, fields, models, tools
 from odoo.exceptions import AccessError, UserError, ValidationError
-from odoo.tools import mute_logger, str2bool
+from odoo.tools import SQL, mute_logger, str2bool
 
 from ..engines import CLIENT_CLASSES, errors
 from ..engines.base import CREDENTIAL_API_TOKEN
@@ -695,12 +695,21 @@ class InvoiceEngine(models.Model):
             "response_excerpt": exchange.response_excerpt,
             "error": exchange.error,
         }
+        # One statement, not the ORM: every call of a sending run comes here, and an environment on
+        # a fresh cursor starts with empty caches. Built before the cursor opens: nothing may query
+        # the caller's cursor while the log's is open.
+        columns = [*values, "company_id", "create_uid", "write_uid", "create_date", "write_date"]
+        insert = SQL(
+            "INSERT INTO invoice_engine_log (%s) VALUES (%s, %s, %s, %s, %s)",
+            SQL(", ").join(SQL.identifier(column) for column in columns),
+            SQL(", ").join(value if value is not False else None for value in values.values()),
+            self.company_id.id, self.env.uid, self.env.uid,
+            SQL("(now() AT TIME ZONE 'UTC'), (now() AT TIME ZONE 'UTC')"),
+        )
         try:
             with mute_logger("odoo.sql_db"), self.env.registry.cursor() as cr:
                 cr.execute(f"SET LOCAL lock_timeout = '{LOG_CURSOR_LOCK_TIMEOUT}'")
-                logs = self.env(cr=cr, su=True)["invoice.engine.log"]
-                logs.create(values)
-                logs.env.flush_all()  # the stored related company is written at flush
+                cr.execute(insert)
         except psycopg2.Error:
             self.env["invoice.engine.log"].sudo().create(values)
 

@@ -513,11 +513,12 @@ class InvoiceEngine(models.Model):
             "res_model": "account.move",
             "res_id": move.id,
         })
-        move._engine_write({"engine_pdf_id": attachment.id, "engine_pdf_next_attempt_at": False})
-        # no_new_invoice: the attachment is the engine's rendering, not a document to import.
-        move.with_context(no_new_invoice=True).message_post(
-            body=_("PDF from %s attached.", self._engine_label()), attachment_ids=attachment.ids
-        )
+        values = {"engine_pdf_id": attachment.id, "engine_pdf_next_attempt_at": False}
+        if not move.message_main_attachment_id:
+            values["message_main_attachment_id"] = attachment.id  # what the form's preview shows
+        move._engine_write(values)
+        # A note, not a message to import: no follower is notified, no attachment is read as an invoice.
+        move._message_log(body=_("PDF from %s attached.", self._engine_label()), attachment_ids=attachment.ids)
 
     def _handle_pdf_error(self, move, error):
         self._stop_if_engine_unavailable(error)
@@ -576,7 +577,7 @@ class InvoiceEngine(models.Model):
             payment.write({"state": "to_send"})  # the engine did not store it
             raise
         payment.write({"state": "sent", "remote_id": remote_id, "last_error": False, "next_attempt_at": False})
-        payment.move_id.message_post(body=_(
+        payment.move_id._message_log(body=_(
             "Payment of %(amount)s recorded in %(engine)s.",
             amount=payment.currency_id.format(payment.amount), engine=self._engine_label(),
         ))
@@ -586,7 +587,7 @@ class InvoiceEngine(models.Model):
         remote_id = payment.remote_id or self._find_remote_payment(client, ref, payment)
         if remote_id:
             client.delete_payment(ref, remote_id)
-            payment.move_id.message_post(body=_(
+            payment.move_id._message_log(body=_(
                 "Payment of %(amount)s removed from %(engine)s (unreconciled in Odoo).",
                 amount=payment.currency_id.format(payment.amount), engine=self._engine_label(),
             ))
