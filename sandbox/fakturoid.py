@@ -28,6 +28,8 @@ Faithful (vendor docs, official client libraries, their test fixtures):
     40 a page, each subject in the same shape as ``subjects.json``.
 
 Inferred [I] (not seen in vendor material; chosen to be plausible and easy to test):
+  - how long rendering a PDF takes: by default the first download of each new or changed invoice
+    answers 204 (``pdf_render_polls``); benchmarks render by time instead (``pdf_render_seconds``);
   - a User-Agent without a contact e-mail -> 403 on every endpoint (third-party report);
   - body texts of 401/403/404/415/429 and of the OAuth errors (Doorkeeper's standard wording),
     unknown account slug for the user -> 404 ``{"error": "not_found", ...}``;
@@ -225,6 +227,7 @@ class Account:
     invoices: dict = field(default_factory=dict)
     sequences: dict = field(default_factory=dict)  # (number format id, year) -> last sequence used
     pdf_polls_left: dict = field(default_factory=dict)  # invoice id -> 204 answers still to give
+    pdf_ready_at: dict = field(default_factory=dict)  # invoice id -> when its PDF is rendered (render time mode)
     window_started: float | None = None
     window_used: int = 0
 
@@ -398,6 +401,9 @@ class FakturoidSandbox(SandboxServer):
         self._codes = {}
         self._ids = {kind: itertools.count(base) for kind, base in ID_BASES.items()}
         self.pdf_render_polls = 1
+        # Rendering by time instead of by polls: the PDF is there this many seconds (× time_scale)
+        # after the invoice was written, as on Fakturoid, whatever the polls. None: by polls.
+        self.pdf_render_seconds = None
         self.rate_quota, self.rate_window = DEFAULT_QUOTA, float(DEFAULT_WINDOW)
 
     def _next_id(self, kind):
@@ -930,13 +936,25 @@ class FakturoidSandbox(SandboxServer):
             return not_found()
         return json_response(200, self._render_invoice(account, invoice))
 
+    def _start_rendering(self, account, invoice_id):
+        account.pdf_polls_left[invoice_id] = self.pdf_render_polls
+        if self.pdf_render_seconds is not None:
+            account.pdf_ready_at[invoice_id] = self.clock() + self.scaled(self.pdf_render_seconds)
+
+    def _pdf_still_rendering(self, account, invoice_id):
+        if self.pdf_render_seconds is not None:
+            return self.clock() < account.pdf_ready_at.get(invoice_id, 0)
+        polls_left = account.pdf_polls_left.get(invoice_id, 0)
+        if polls_left > 0:
+            account.pdf_polls_left[invoice_id] = polls_left - 1
+            return True
+        return False
+
     def _download_pdf(self, request, account, payload):
         invoice = account.invoices.get(as_int(request.params["id"]))
         if invoice is None:
             return not_found()
-        polls_left = account.pdf_polls_left.get(invoice["id"], 0)
-        if polls_left > 0:
-            account.pdf_polls_left[invoice["id"]] = polls_left - 1
+        if self._pdf_still_rendering(account, invoice["id"]):
             return empty_response(204)
         totals = self._totals(account, invoice)
         pdf = text_pdf([
@@ -957,7 +975,7 @@ class FakturoidSandbox(SandboxServer):
         account.invoices[invoice["id"]] = invoice
         if invoice["document_type"] == "correction":
             account.invoices[invoice["correction_id"]]["correction_id"] = invoice["id"]
-        account.pdf_polls_left[invoice["id"]] = self.pdf_render_polls
+        self._start_rendering(account, invoice["id"])
         rendered = self._render_invoice(account, invoice)
         return json_response(201, rendered, {"Location": rendered["url"]})
 
@@ -972,7 +990,7 @@ class FakturoidSandbox(SandboxServer):
         if errors:
             return invalid(errors)
         self._apply_invoice_update(account, invoice, payload)
-        account.pdf_polls_left[invoice["id"]] = self.pdf_render_polls
+        self._start_rendering(account, invoice["id"])
         return json_response(200, self._render_invoice(account, invoice))
 
     def _delete_invoice(self, request, account, payload):

@@ -2,7 +2,7 @@
 """Fault soak: exactly once and nothing lost, per engine, with two worker processes that get killed.
 
     python scripts/bench_soak.py --db aie_bench [--engines fakturoid,...] [--invoices 1000]
-        [--credit-notes 100] [--payments 300] [--fault-rate 0.2] [--kills 10] [--time-scale 0.1]
+        [--credit-notes 100] [--payments 300] [--fault-rate 0.2] [--kills 10] [--time-scale S]
 
 The last phase of ``bash scripts/bench.sh`` (on its database). Per engine, in one run:
 
@@ -34,7 +34,9 @@ import types
 from collections import Counter
 from pathlib import Path
 
-from bench import EngineRun
+import psycopg2
+
+from bench import TIME_SCALES, EngineRun
 from demo import PYTHON, ROOT, engine_demos, odoo_options, say
 
 SETTLED_MOVE_STATES = ("sent", "needs_review", "error", "missing")
@@ -88,7 +90,7 @@ def parse_arguments():
     parser.add_argument("--payments", type=int, default=300)
     parser.add_argument("--fault-rate", type=float, default=0.2)
     parser.add_argument("--kills", type=int, default=10, help="at least this many worker kills")
-    parser.add_argument("--time-scale", type=float, default=0.1)
+    parser.add_argument("--time-scale", type=float, default=None, help="default: bench.py's per engine")
     return parser.parse_args()
 
 
@@ -194,6 +196,10 @@ def soak(run, harness, arguments, folder):
 
 
 def compress_waits(env, move_ids):
+    as_a_person(env, lambda: _compress_waits(env, move_ids))
+
+
+def _compress_waits(env, move_ids):
     """Every wait between attempts has passed: backoffs after a failure, and the minute before a lost
     create is looked up (the sandbox answers at once, so nothing is still in flight). Without this a
     soak would mostly wait; with it, a move fails and retries as often as it would over hours."""
@@ -205,31 +211,47 @@ def compress_waits(env, move_ids):
         {"engine_pdf_next_attempt_at": now})
     moves.engine_payment_ids.filtered(lambda payment: payment.next_attempt_at and payment.next_attempt_at > now).write(
         {"next_attempt_at": now})
-    env.cr.commit()
 
 
 def post_credit_notes(env, invoices):
     """A credit note for each invoice: every other one for the whole invoice, the others for one unit less."""
-    credit_notes = invoices._reverse_moves([{"invoice_date": invoice.invoice_date} for invoice in invoices])
-    for index, credit_note in enumerate(credit_notes):
-        line = credit_note.invoice_line_ids[:1]
-        if index % 2 and line.quantity > 1:
-            line.quantity -= 1
-    credit_notes.action_post()
-    env.cr.commit()
-    return credit_notes.ids
+    def post():
+        credit_notes = invoices._reverse_moves([{"invoice_date": invoice.invoice_date} for invoice in invoices])
+        for index, credit_note in enumerate(credit_notes):
+            line = credit_note.invoice_line_ids[:1]
+            if index % 2 and line.quantity > 1:
+                line.quantity -= 1
+        credit_notes.action_post()
+        return credit_notes.ids
+
+    return as_a_person(env, post) or []
 
 
 def register_payments(env, invoices, count):
-    """Pay up to ``count`` sent invoices in full; return the payments' keys."""
+    """Pay up to ``count`` sent invoices in full, each in a transaction of its own; return the keys."""
     unpaid = invoices.filtered(lambda move: move.payment_state == "not_paid")[:count]
     keys = set()
     for invoice in unpaid:
-        env["account.payment.register"].with_context(active_model="account.move", active_ids=invoice.ids).create(
-            {"payment_date": invoice.invoice_date})._create_payments()
-        keys |= set(invoice.engine_payment_ids.mapped("key"))
-    env.cr.commit()
+        def pay(invoice=invoice):
+            env["account.payment.register"].with_context(active_model="account.move", active_ids=invoice.ids).create(
+                {"payment_date": invoice.invoice_date})._create_payments()
+            return set(invoice.engine_payment_ids.mapped("key"))
+
+        keys |= as_a_person(env, pay) or set()
     return keys
+
+
+def as_a_person(env, work, attempts=5):
+    """Run ``work`` and commit, retrying on a concurrent update as Odoo's web requests do."""
+    for _attempt in range(attempts):
+        try:
+            result = work()
+            env.cr.commit()
+            return result
+        except psycopg2.extensions.TransactionRollbackError:
+            env.cr.rollback()
+            time.sleep(random.uniform(0.05, 0.3))
+    return None
 
 
 def settled(env, move_ids, pdfs=False):
@@ -292,7 +314,7 @@ def main():
     odoo.tools.config.parse_config(odoo_options(arguments.db))
     registry = Registry(arguments.db)
     for demo in demos:
-        run = EngineRun(registry, demo, arguments.time_scale)
+        run = EngineRun(registry, demo, arguments.time_scale or TIME_SCALES.get(demo.ENGINE, 0.25))
         harness = load_harness(demo.ENGINE)(**demo.harness_options(run.info))
         harness.sandbox = run.sandbox
         try:
