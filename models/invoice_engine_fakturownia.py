@@ -220,12 +220,13 @@ class InvoiceEngine(models.Model):
                 ))
                 continue
             if any(amount for amount in tax.mapped("amount")):
+                rate = f"{tax.amount:g}"  # outside _(): the term extractor reads its arguments as literals
                 problems.append(_(
                     "The tax “%(tax)s” is mapped as %(kind)s for Fakturownia, which computes no VAT for such lines, "
                     "while Odoo charges it (%(amount)s): the totals would differ. Use a 0 %% tax on these lines, "
                     "or map “%(tax)s” as Standard under Accounting › Configuration › Invoice Engines › "
                     "%(engine)s › VAT rates.",
-                    tax=tax.name, kind=TAX_KIND_WORDS[kind], amount=f"{tax.amount:g}", engine=self.name,
+                    tax=tax.name, kind=TAX_KIND_WORDS[kind], amount=rate, engine=self.name,
                 ))
             if kind in BASIS_EXAMPLES and not line.tax.engine_code.strip():
                 problems.append(_(
