@@ -132,8 +132,8 @@ class AccountMove(models.Model):
     engine_attempts = fields.Integer(string="Send attempts", copy=False, readonly=True)
     engine_next_attempt_at = fields.Datetime(string="Next attempt", copy=False, readonly=True)
     engine_marker = fields.Json(copy=False, readonly=True)
-    engine_sent_at = fields.Datetime(copy=False, readonly=True)
-    engine_last_sync_at = fields.Datetime(string="Last sync", copy=False, readonly=True)
+    engine_sent_at = fields.Datetime(string="Sent to engine on", copy=False, readonly=True)
+    engine_last_sync_at = fields.Datetime(string="Last read from engine", copy=False, readonly=True)
     engine_changed_after_send = fields.Boolean(
         string="Changed after sending",
         copy=False,
@@ -169,11 +169,38 @@ class AccountMove(models.Model):
         string="Tax authority files", copy=False, readonly=True,
     )
     engine_authority_name = fields.Char(compute="_compute_engine_authority_name")
+    engine_corrected_number = fields.Char(
+        string="Corrects", related="reversed_entry_id.engine_display_number",
+        help="The engine's document this credit note corrects.",
+    )
+    engine_payment_note = fields.Char(
+        compute="_compute_engine_payment_note",
+        help="Why Odoo's payment status and the engine's differ, when they do.",
+    )
 
     @api.depends("engine_remote_series", "engine_number")
     def _compute_engine_display_number(self):
         for move in self:
             move.engine_display_number = _display_number(move.engine_remote_series, move.engine_number)
+
+    @api.depends("payment_state", "engine_status", "engine_state", "engine_payment_ids.state")
+    def _compute_engine_payment_note(self):
+        paid_in_odoo = ("paid", "in_payment", "partial")
+        for move in self:
+            note = False
+            if move.engine_state == "sent" and move.engine_status and move.payment_state in paid_in_odoo \
+                    and move.engine_status not in (neutral.REMOTE_PAID, neutral.REMOTE_PARTIALLY_PAID):
+                waiting = move.engine_payment_ids.filtered(lambda payment: payment.state in ("to_send", "sending"))
+                failed = move.engine_payment_ids.filtered(lambda payment: payment.state == "error")
+                if failed:
+                    note = _("Paid in Odoo; recording the payment in the engine failed (see Invoice engine tab).")
+                elif waiting:
+                    note = _("Paid in Odoo; the payment is recorded in the engine with its next run.")
+                else:
+                    note = _("Paid in Odoo; the engine still shows the document as %(status)s. Refresh from the "
+                             "engine to read its state again.",
+                             status=dict(self._fields["engine_status"]._description_selection(self.env))[move.engine_status])
+            move.engine_payment_note = note
 
     @api.depends("engine_total", "amount_total", "engine_state")
     def _compute_engine_total_mismatch(self):
@@ -434,6 +461,7 @@ class AccountMove(models.Model):
 
         Its payments were recorded on that document: they are recorded again on the next one.
         """
+        self._engine_release_invoice_document()
         self._engine_write({
             "engine_remote_id": False, "engine_remote_series": False, "engine_number": False, "engine_url": False,
             "engine_status": False, "engine_total": 0.0, "engine_pdf_id": False, "engine_pdf_attempts": 0,

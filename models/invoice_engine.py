@@ -6,7 +6,7 @@ from urllib.parse import urlsplit
 
 import psycopg2
 
-from odoo import _, api, fields, models, tools
+from odoo import SUPERUSER_ID, _, api, fields, models, tools
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tools import SQL, mute_logger, str2bool
 
@@ -64,7 +64,7 @@ class InvoiceEngine(models.Model):
     responsible_user_id = fields.Many2one(
         "res.users",
         string="Responsible",
-        default=lambda self: self.env.user,
+        default=lambda self: self._default_responsible(),
         help="Receives the activities for errors on invoices without a salesperson, and for "
         "connection problems.",
     )
@@ -118,14 +118,22 @@ class InvoiceEngine(models.Model):
     )
 
     # What the engine told us about the account
-    remote_account_name = fields.Char(readonly=True, copy=False)
-    remote_currency = fields.Char(readonly=True, copy=False)
-    remote_country = fields.Char(readonly=True, copy=False)
-    remote_vat_mode = fields.Char(string="VAT mode", readonly=True, copy=False)
+    remote_account_name = fields.Char(string="Account in the engine", readonly=True, copy=False)
+    remote_currency = fields.Char(string="Account currency", readonly=True, copy=False)
+    remote_country = fields.Char(string="Account country", readonly=True, copy=False)
+    remote_vat_mode = fields.Char(string="VAT mode code", readonly=True, copy=False)
+    remote_vat_mode_label = fields.Char(string="VAT status", compute="_compute_remote_vat_mode_label")
+    api_environment = fields.Selection(
+        [("production", "Production"), ("sandbox", "Sandbox")], string="Environment",
+        compute="_compute_api_environment",
+        help="Production: the vendor's own API, where documents are legal. Sandbox: a test host of the vendor "
+        "or the bundled sandbox on this server.",
+    )
 
     # Health
     state = fields.Selection(
-        [("draft", "Not connected"), ("connected", "Connected"), ("error", "Needs attention")],
+        [("draft", "Not connected"), ("connected", "Connected"), ("error", "Needs attention"),
+         ("disconnected", "Disconnected")],
         default="draft",
         required=True,
         readonly=True,
@@ -143,8 +151,8 @@ class InvoiceEngine(models.Model):
     vat_rate_ids = fields.One2many("invoice.engine.vat.rate", "engine_id", string="VAT rates offered", readonly=True)
     lists_vat_rates = fields.Boolean(compute="_compute_engine_vocabulary")
     partner_binding_ids = fields.One2many("invoice.engine.partner", "engine_id", string="Customers")
-    queued_count = fields.Integer(compute="_compute_move_counts")
-    error_count = fields.Integer(compute="_compute_move_counts")
+    queued_count = fields.Integer(string="Queued", compute="_compute_move_counts")
+    error_count = fields.Integer(string="To fix", compute="_compute_move_counts")
 
     _sql_constraints = [
         ("log_retention_positive", "CHECK(log_retention_days > 0)", "Keep the call logs at least one day."),
@@ -160,6 +168,38 @@ class InvoiceEngine(models.Model):
             capabilities = engine._client_class().capabilities
             engine.numbering_label = capabilities.numbering_label
             engine.lists_vat_rates = capabilities.lists_vat_rates
+
+    @api.depends("remote_vat_mode")
+    def _compute_remote_vat_mode_label(self):
+        labels = {  # the account's VAT status, as engines report it (document.AccountInfo.vat_mode)
+            "vat_payer": _("VAT payer"),
+            "non_vat_payer": _("Not a VAT payer"),
+            "identified_person": _("Identified person (VAT on EU purchases only)"),
+        }
+        for engine in self:
+            engine.remote_vat_mode_label = labels.get(engine.remote_vat_mode, engine.remote_vat_mode)
+
+    @api.depends("base_url", "engine_type")
+    def _compute_api_environment(self):
+        for engine in self:
+            host = (urlsplit((engine.base_url or "").strip()).hostname or "").lower()
+            if not host:
+                engine.api_environment = False
+            elif _is_loopback(host) or host in engine._extra_api_hosts():
+                engine.api_environment = "sandbox"
+            else:
+                engine.api_environment = "production"
+
+    @api.model
+    def _default_responsible(self):
+        """The person who sets the engine up; never OdooBot, whom no activity reaches."""
+        user = self.env.user
+        if not (user._is_superuser() or user.share):
+            return user
+        return self.env["res.users"].search([
+            ("share", "=", False), ("id", "!=", SUPERUSER_ID), ("company_ids", "in", self.env.company.id),
+            ("groups_id", "in", self.env.ref("account.group_account_manager").id),
+        ], order="id", limit=1)
 
     @api.depends_context("uid")
     def _compute_can_edit_credentials(self):
@@ -424,11 +464,16 @@ class InvoiceEngine(models.Model):
 
     def _mark_healthy(self):
         values = {"last_success_at": fields.Datetime.now()}
+        recovered = self.state == "error"
         if self.state != "connected" or self.last_error:
             values.update(state="connected", last_error=False)
         if self.paused_until:
             values["paused_until"] = False
         self.write(values)
+        if recovered:
+            attention = self.env.ref("account_invoice_engine.mail_activity_engine_attention")
+            self.sudo().activity_ids.filtered(lambda activity: activity.activity_type_id == attention).action_feedback(
+                feedback=_("The engine answers again."))
 
     def _mark_broken(self, message):
         """Record a connection problem once: one chatter note and one activity per episode."""
@@ -438,10 +483,10 @@ class InvoiceEngine(models.Model):
             engine.write({"state": "error", "last_error": message})
             engine._post_note(message)
             engine.sudo().activity_schedule(
-                "mail.mail_activity_data_todo",
+                "account_invoice_engine.mail_activity_engine_attention",
                 summary=_("Invoice engine needs attention"),
                 note=message,
-                user_id=(engine.responsible_user_id or self.env.user).id,
+                user_id=(engine.responsible_user_id or engine._default_responsible() or self.env.user).id,
             )
 
     # ------------------------------------------------------------------
@@ -480,7 +525,8 @@ class InvoiceEngine(models.Model):
             if engine._client_class().capabilities.credential == CREDENTIAL_API_TOKEN:
                 # An API token cannot be revoked from Odoo: forgetting it is what disconnects.
                 engine.sudo().write(dict.fromkeys(engine._secret_fields(), False))
-            engine.write({"state": "draft", "last_error": False})
+            # Sending stops until a connection test succeeds: invoices posted meanwhile wait in the queue.
+            engine.write({"state": "disconnected", "last_error": False})
             engine._post_note(_("Disconnected by %(user)s.", user=self.env.user.name))
 
     def action_refresh_reference_data(self):
@@ -521,10 +567,12 @@ class InvoiceEngine(models.Model):
         }
 
     def action_view_moves(self):
+        """The engine's invoices, filtered by the button's ``engine_filter`` (the search filter it names)."""
         self.ensure_one()
+        engine_filter = self.env.context.get("engine_filter", "engine_attention")
         action = self.env["ir.actions.actions"]._for_xml_id("account.action_move_out_invoice_type")
         action["domain"] = [("engine_id", "=", self.id)]
-        action["context"] = {"search_default_engine_attention": 1}
+        action["context"] = {f"search_default_{engine_filter}": 1}
         return action
 
     # ------------------------------------------------------------------

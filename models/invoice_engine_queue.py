@@ -76,7 +76,7 @@ class InvoiceEngine(models.Model):
     def _cron_send(self):
         """Scheduled action: work through every engine's queue, one engine at a time."""
         done = remaining = 0
-        for engine in self.search([]):
+        for engine in self.search([("state", "!=", "disconnected")]):  # disconnected: its queue waits
             engine_done, engine_remaining = engine._process_queue()
             done += engine_done
             remaining += engine_remaining
@@ -519,6 +519,7 @@ class InvoiceEngine(models.Model):
         move._engine_write(values)
         # A note, not a message to import: no follower is notified, no attachment is read as an invoice.
         move._message_log(body=_("PDF from %s attached.", self._engine_label()), attachment_ids=attachment.ids)
+        move._engine_take_invoice_document(attachment)
 
     def _handle_pdf_error(self, move, error):
         self._stop_if_engine_unavailable(error)
