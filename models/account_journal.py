@@ -1,8 +1,12 @@
+from collections import defaultdict
+
 from odoo import _, api, fields, models
 from odoo.exceptions import ValidationError
 
 from ..engines import document as neutral
 
+ENGINE_TO_FIX_STATES = ("error", "needs_review", "missing")
+ENGINE_OPEN_STATES = ("queued", "sending", *ENGINE_TO_FIX_STATES)
 AUTO_SEND_CHOICES = [
     ("engine", "As the engine says"),
     ("auto", "On posting"),
@@ -51,6 +55,27 @@ class AccountJournal(models.Model):
         help="How the payments recorded in this journal were received, as the engine records them "
         "(bank transfer, cash receipt, card).",
     )
+
+    def _fill_sale_purchase_dashboard_data(self, dashboard_data):
+        """The Accounting dashboard's sales journal cards: what waits for the engine and what to fix."""
+        super()._fill_sale_purchase_dashboard_data(dashboard_data)
+        sale_journals = self.filtered(lambda journal: journal.type == "sale")
+        if not sale_journals:
+            return
+        counts = defaultdict(int)
+        for journal, state, count in self.env["account.move"]._read_group(
+            [("journal_id", "in", sale_journals.ids), ("engine_state", "in", ENGINE_OPEN_STATES)],
+            ["journal_id", "engine_state"], ["__count"],
+        ):
+            kind = "engine_to_fix" if state in ENGINE_TO_FIX_STATES else "engine_queued"
+            counts[journal.id, kind] += count
+        for journal in sale_journals:
+            engine = journal.invoice_engine_id
+            dashboard_data[journal.id].update({
+                "engine_label": engine.name or "",
+                "engine_queued": counts[journal.id, "engine_queued"],
+                "engine_to_fix": counts[journal.id, "engine_to_fix"],
+            })
 
     @api.depends("company_id", "type")
     def _compute_invoice_engine_id(self):
