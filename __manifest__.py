@@ -33,6 +33,9 @@
         "demo/invoice_engine_demo_fakturownia.xml",
         "demo/invoice_engine_demo_smartbill.xml",
     ],
+    "assets": {
+        "web.assets_tests": ["account_invoice_engine/static/tests/tours/**/*"],
+    },
     "installable": True,
     "application": False,
 }

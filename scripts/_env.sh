@@ -142,6 +142,26 @@ aie_apt_build_deps() {
         aie_die "apt-get could not install ${missing[*]}; see ${log#"$AIE_ROOT"/}." "$hint"
 }
 
+# Chromium for Odoo's browser tours (HttpCase.start_tour), from Debian's packages when missing.
+aie_browser() {
+    local b
+    for b in google-chrome chromium chromium-browser google-chrome-stable; do
+        command -v "$b" >/dev/null 2>&1 && return 0
+    done
+    if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+        aie_say "NOTE: no Chromium, and not root with apt-get: the browser tours will be skipped."
+        aie_note "On Debian/Ubuntu: apt-get install chromium"
+        return 0
+    fi
+    aie_say "installing Chromium for the browser tours (apt-get install chromium)"
+    export DEBIAN_FRONTEND=noninteractive
+    local log="$AIE_ROOT/.build/logs/apt-get-chromium.log"
+    mkdir -p "$(dirname "$log")"
+    { apt-get install -y -q --no-install-recommends chromium ||
+        { apt-get update -q && apt-get install -y -q --no-install-recommends chromium; }; } >"$log" 2>&1 ||
+        aie_say "WARNING: apt-get could not install chromium (see ${log#"$AIE_ROOT"/}): the browser tours will be skipped."
+}
+
 # pip install with the build constraint setuptools<81 (cbor2's build needs
 # pkg_resources). Newer pip has --build-constraint; older pip applies
 # PIP_CONSTRAINT to its isolated build environments too.
@@ -183,7 +203,7 @@ aie_bootstrap_odoo() {
 
 # ------------------------------------------------------------ 2. test deps
 # module name -> requirement
-AIE_TEST_DEPS=("pytest:pytest>=8" "pytest_odoo:pytest-odoo>=2.3,<3" "freezegun:freezegun" "requests:requests" "hypothesis:hypothesis" "jsonschema:jsonschema")
+AIE_TEST_DEPS=("pytest:pytest>=8" "pytest_odoo:pytest-odoo>=2.3,<3" "freezegun:freezegun" "requests:requests" "hypothesis:hypothesis" "jsonschema:jsonschema" "websocket:websocket-client")
 
 aie_test_deps() {
     local mods=() spec

@@ -10,7 +10,9 @@
 # fresh database aie_test_<pid> with the module installed WITHOUT demo data and
 # fails if that install logs any WARNING/ERROR/CRITICAL line (scripts/odoo_db.py),
 # runs the tests, prints the summary and the wall times, and drops the database
-# (also on failure or Ctrl-C). Logs: .build/logs/aie_test_<pid>-*.log
+# (also on failure or Ctrl-C). Logs: .build/logs/aie_test_<pid>-*.log; a browser tour that fails
+# leaves its screenshot in .build/logs/screenshots/. The tours need Chromium: installed with
+# apt-get when missing (as root), else they are skipped and the run says so.
 #
 # Env: AIE_KEEP_DB=1 keeps the database; AIE_TEST_TAGS overrides the runner's
 # --test-tags (default /account_invoice_engine); PYTHON, PGHOST/PGPORT/PGUSER,
@@ -96,6 +98,7 @@ run_pytest() {
                 --odoo-extra "data-dir=$AIE_DATA_DIR" \
                 --odoo-extra "max-cron-threads=0" \
                 --odoo-extra "http-port=$http_port" \
+                --odoo-extra "screenshots=$AIE_LOG_DIR/screenshots" \
                 "${PYTEST_OPTS[@]}" "${PYTEST_PATHS[@]}"
     ) 2>&1 | (trap '' INT; tee "$log") # tee outlives Ctrl-C: pytest's own summary is kept
     rc=${PIPESTATUS[0]}
@@ -138,6 +141,7 @@ main() {
         esac
     done
     aie_setup
+    aie_browser
     prune_logs
     odoo_db drop-stale --prefix aie_test_
     DB="aie_test_$$"

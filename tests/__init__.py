@@ -27,3 +27,4 @@ from . import test_engine_neutral
 from . import test_journals
 from . import test_readback
 from . import test_send_print
+from . import test_tours
