@@ -408,7 +408,7 @@ class AccountMove(models.Model):
         else:
             body = _("Sent to %(engine)s as %(number)s.", engine=label, number=_display_number(ref.series, ref.number))
         if ref.url:
-            body = Markup("%s <a href='%s' target='_blank'>%s</a>") % (body, ref.url, _("Open"))
+            body = Markup("%s <a href='%s' target='_blank'>%s</a>") % (body, ref.url, _("Open in %s", label))
         self._message_log(body=body)  # a note of the job's: nobody to notify
         if self.engine_total_mismatch:
             self.message_post(body=_(

@@ -132,12 +132,14 @@ class AccountMove(models.Model):
         return [{**values, "display_type": "tax"} for values in to_add]
 
     def _engine_adjustment_note(self, engine, alignment):
+        # Outside the outer _(): the term extractor does not look into its arguments.
+        adjustments = ", ".join(
+            _("%(amount)s at %(rate)s %%", amount=self.currency_id.format(float(delta)), rate=rate)
+            for rate, delta in sorted(alignment.vat_adjustments.items(), reverse=True)
+        )
         return _(
             "VAT adjusted by %(adjustments)s to match %(engine)s's rounding (%(method)s).",
-            adjustments=", ".join(
-                _("%(amount)s at %(rate)s %%", amount=self.currency_id.format(float(delta)), rate=rate)
-                for rate, delta in sorted(alignment.vat_adjustments.items(), reverse=True)
-            ),
+            adjustments=adjustments,
             engine=engine._engine_label(),
             method=engine._client_class().capabilities.arithmetic.description,
         )

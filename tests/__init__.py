@@ -28,3 +28,4 @@ from . import test_journals
 from . import test_readback
 from . import test_send_print
 from . import test_tours
+from . import test_translations
