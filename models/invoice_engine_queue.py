@@ -190,8 +190,14 @@ class InvoiceEngine(models.Model):
         NO KEY UPDATE excludes other workers just as well, and unlike FOR UPDATE it lets the
         call log, committed on a cursor of its own, reference the move while we hold it.
         """
-        self.env.cr.execute("SELECT id FROM account_move WHERE id = %s FOR NO KEY UPDATE SKIP LOCKED", [move.id])
-        locked = bool(self.env.cr.fetchone())
+        try:
+            self.env.cr.execute("SELECT id FROM account_move WHERE id = %s FOR NO KEY UPDATE SKIP LOCKED", [move.id])
+            locked = bool(self.env.cr.fetchone())
+        except psycopg2.extensions.TransactionRollbackError:
+            # Another worker committed a change to the move after this transaction's snapshot: nothing
+            # of ours is pending (each item commits on its own), so start afresh and leave it for now.
+            self.env.cr.rollback()
+            locked = False
         move.invalidate_recordset()
         return locked
 

@@ -207,6 +207,18 @@ class ConcurrencyTests:
         self.assertEqual(self.move_states([locked])[locked], "sent")
         self.assertEqual(set(self.remote_by_key().values()), {1})
 
+    def test_a_move_changed_after_the_jobs_snapshot_is_left_for_later(self):
+        """Locking a row another transaction changed after our snapshot fails to serialize: not a crash."""
+        [move_id] = self.post_invoices(1)
+        with self.registry.cursor() as job_cr:
+            engine = self.env_on(job_cr)["invoice.engine"].browse(self.engine_id)
+            move = engine.env["account.move"].browse(move_id)
+            job_cr.execute("SELECT engine_state FROM account_move WHERE id = %s", [move_id])  # the snapshot
+            with self.registry.cursor() as person_cr:
+                person_cr.execute("UPDATE account_move SET ref = 'changed by a person' WHERE id = %s", [move_id])
+            self.assertFalse(engine._lock_move(move), "left for the next run")
+            self.assertTrue(engine._lock_move(move), "a new snapshot locks it")
+
 
 @tagged("post_install", "-at_install")
 class TestConcurrentWorkersFakturoid(ConcurrencyTests, CommittedEngineCase):
