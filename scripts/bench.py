@@ -36,7 +36,7 @@ import sys
 import time
 from collections import Counter
 
-from demo import PYTHON, ROOT, engine_demos, odoo_options, say
+from demo import PYTHON, ROOT, build_demo_database, configure_odoo, engine_demos, odoo_options, say
 
 PHASES = ("drain", "overhead", "queries", "posting", "soak")
 # How much faster than the engine's own clock each sandbox runs its limit by default: as fast as
@@ -411,13 +411,12 @@ def main():
     demos = [demo for demo in engine_demos() if not arguments.engines or demo.ENGINE in arguments.engines.split(",")]
     if not demos:
         raise SystemExit(f"No engine demo matches --engines {arguments.engines}")
-    say(f"Building the benchmark database {arguments.db} with the demo data")
-    build_database(arguments.db, "account_invoice_engine", demo=True)
+    say(f"Building the benchmark database {arguments.db} as the demo's")
+    build_demo_database(arguments.db)
 
-    import odoo
     from odoo.modules.registry import Registry
 
-    odoo.tools.config.parse_config(odoo_options(arguments.db))
+    configure_odoo(arguments.db)
     registry = Registry(arguments.db)
     started = time.monotonic()
     for demo in demos:

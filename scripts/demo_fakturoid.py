@@ -1,16 +1,25 @@
 """Fakturoid's part of the demo: a Czech company in CZK pushing to the Fakturoid sandbox.
 
 Its demo data is ``demo/invoice_engine_demo_fakturoid.xml`` (Czech and Slovak customers with
-IČO/DIČ, 21 % and 12 % products, an engine pointing at the sandbox). ``scripts/demo.py``
-finds this module by its name and calls ``push``.
+IČO/DIČ, products, an engine pointing at the sandbox). ``scripts/demo.py`` finds this module by
+its name, makes the company Czech with the constants below (l10n_cz's chart, its 21 % and 12 %
+sale taxes) and calls ``push``.
 """
 ENGINE = "fakturoid"
 LABEL = "Fakturoid"
+COMPANY = "account_invoice_engine.demo_company"
+LOCALIZATION = "l10n_cz"
+CHART_TEMPLATE = "cz"
+PRODUCT_TAXES = {
+    "account_invoice_engine.demo_product_consulting": "l10n_cz_21_domestic_supplies",
+    "account_invoice_engine.demo_product_training": "l10n_cz_21_domestic_supplies",
+    "account_invoice_engine.demo_product_book": "l10n_cz_12_domestic_supplies",
+}
 
 
 def connect(env, sandbox):
     """The demo company's environment and its engine, pointed at the running sandbox."""
-    company = env.ref("account_invoice_engine.demo_company")
+    company = env.ref(COMPANY)
     env = env(context={"allowed_company_ids": company.ids})
     engine = env.ref("account_invoice_engine.demo_engine")
     # A new API URL clears the saved secret: give it again with the sandbox's actual address.
