@@ -6,15 +6,15 @@
 1. starts every engine's sandbox (``python -m sandbox <engine> --seed-demo``), on
    ``--sandbox-port`` and the ports after it, in the order of the engines' names;
 2. builds the database with the addon and its demo data (one company per engine, each with its
-   customers, products and an engine pointing at its sandbox) and the engines' localizations,
-   then makes each company one of its country: its localization's chart of accounts, the chart's
-   sale taxes on its products;
+   customers, products and an engine pointing at its sandbox), the engines' localizations and
+   their languages, then makes each company one of its country: its localization's chart of
+   accounts, the chart's sale taxes on its products, its partners in their country's language;
 3. for each engine (``scripts/demo_<engine>.py``): posts its invoices and credit notes, runs
    the sending job and prints what the engine numbered and what came back;
 4. serves Odoo on localhost until Ctrl-C (not with ``--no-serve``).
 
 An engine's demo module names the engine (``ENGINE``, ``LABEL``), its company and how it is
-localized (``COMPANY``, ``LOCALIZATION``, ``CHART_TEMPLATE``,
+localized (``COMPANY``, ``LOCALIZATION``, ``CHART_TEMPLATE``, ``LANGUAGES`` by country,
 ``PRODUCT_TAXES``: product xml id -> the chart's tax) and provides ``push(env, sandbox, today)``
 returning the moves it posted; optionally ``after_localizing(env)`` (what needs the chart),
 ``after_sending(env, moves)`` (payments, status read-back) and ``notes(move)``, extra words for
@@ -77,8 +77,8 @@ def start_sandbox(demo, port):
 
 
 def build_demo_database(db):
-    """The demo database: the addon with its demo data and each engine's localization, then each
-    demo company localized.
+    """The demo database: the addon with its demo data, each engine's localization and languages,
+    then each demo company localized.
 
     The charts are loaded here, once everything is installed, and not by the demo data: the
     localizations only need account, as the addon does, so one install may load the addon's demo
@@ -86,9 +86,12 @@ def build_demo_database(db):
     """
     demos = engine_demos()
     modules = ",".join(["account_invoice_engine", *(demo.LOCALIZATION for demo in demos)])
-    say(f"Building the database {db}: {modules} with demo data (a few minutes)")
+    # The first language loaded is the database's default one: English stays the users' language.
+    languages = ",".join(["en_US", *sorted({language for demo in demos for language in demo.LANGUAGES.values()})])
+    say(f"Building the database {db}: {modules} with demo data, in {languages} (a few minutes)")
     script = os.path.join(ROOT, "scripts", "odoo_db.py")
-    for command in (["drop", "--db", db], ["create", "--db", db, "--modules", modules, "--demo"]):
+    create = ["create", "--db", db, "--modules", modules, "--demo", f"--odoo-arg=--load-language={languages}"]
+    for command in (["drop", "--db", db], create):
         if subprocess.run([PYTHON, script, *command]).returncode:
             raise SystemExit(f"Building the database {db} failed ({command[0]}); see the lines above.")
     from odoo import SUPERUSER_ID, api
@@ -102,13 +105,17 @@ def build_demo_database(db):
 
 
 def localize(env, demo):
-    """The localization's chart and sale taxes for the engine's demo company."""
+    """The localization's chart and sale taxes for the engine's demo company, its partners in their languages."""
     company = env.ref(demo.COMPANY)
     env = env(context={"allowed_company_ids": company.ids})
     charts = env["account.chart.template"]
     charts.try_loading(demo.CHART_TEMPLATE, company, install_demo=False)
     for product, tax in demo.PRODUCT_TAXES.items():
         env.ref(product).taxes_id = charts.ref(tax)
+    customers = env["res.partner"].search(
+        [("company_id", "=", company.id), ("country_id.code", "in", list(demo.LANGUAGES))])
+    for partner in customers | company.partner_id:
+        partner.lang = demo.LANGUAGES[partner.country_id.code]
     if hasattr(demo, "after_localizing"):
         demo.after_localizing(env)
 

@@ -3,13 +3,14 @@
 Its demo data is ``demo/invoice_engine_demo_fakturoid.xml`` (Czech and Slovak customers with
 IČO/DIČ, products, an engine pointing at the sandbox). ``scripts/demo.py`` finds this module by
 its name, makes the company Czech with the constants below (l10n_cz's chart, its 21 % and 12 %
-sale taxes) and calls ``push``.
+sale taxes, customers in Czech and Slovak) and calls ``push``.
 """
 ENGINE = "fakturoid"
 LABEL = "Fakturoid"
 COMPANY = "account_invoice_engine.demo_company"
 LOCALIZATION = "l10n_cz"
 CHART_TEMPLATE = "cz"
+LANGUAGES = {"CZ": "cs_CZ", "SK": "sk_SK"}  # by the partner's country
 PRODUCT_TAXES = {
     "account_invoice_engine.demo_product_consulting": "l10n_cz_21_domestic_supplies",
     "account_invoice_engine.demo_product_training": "l10n_cz_21_domestic_supplies",
@@ -36,7 +37,7 @@ def bench_fixtures(env):
         return {
             "name": f"Zákazník {index} s.r.o.", "is_company": True, "street": f"Dlouhá {index}", "city": "Brno",
             "zip": "60200", "country_id": ref("base.cz").id, "company_registry": number, "vat": f"CZ{number}",
-            "email": f"fakturace{index}@zakaznik.example",
+            "email": f"fakturace{index}@zakaznik.example", "lang": LANGUAGES["CZ"],
         }
 
     return {

@@ -3,7 +3,8 @@
 Its demo data is ``demo/invoice_engine_demo_fakturownia.xml`` (a company and an individual
 customer, products, the account's two departments, an engine pointing at the sandbox that sends
 to KSeF on creation). ``scripts/demo.py`` finds this module by its name, makes the company Polish
-with the constants below (l10n_pl's chart, its 23 % and 8 % sale taxes), then calls ``after_localizing`` (the sales journals), ``push`` and ``after_sending``.
+with the constants below (l10n_pl's chart, its 23 % and 8 % sale taxes, customers in Polish),
+then calls ``after_localizing`` (the sales journals), ``push`` and ``after_sending``.
 """
 import sys
 import time
@@ -14,6 +15,7 @@ KSEF_WAIT = 20  # seconds: the sandbox's KSeF answers about two seconds after ea
 COMPANY = "account_invoice_engine.demo_fakturownia_company"
 LOCALIZATION = "l10n_pl"
 CHART_TEMPLATE = "pl"
+LANGUAGES = {"PL": "pl_PL"}  # by the partner's country
 PRODUCT_TAXES = {
     "account_invoice_engine.demo_fakturownia_product_consulting": "vs_kraj_usl_23",
     "account_invoice_engine.demo_fakturownia_product_training": "vs_kraj_usl_23",
@@ -71,7 +73,7 @@ def bench_fixtures(env):
         return {
             "name": f"Klient {index} Sp. z o.o.", "is_company": True, "street": f"ul. Długa {index}",
             "city": "Kraków", "zip": "31-147", "country_id": env.ref("base.pl").id, "vat": f"PL{nip(index)}",
-            "email": f"faktury{index}@klient.example",
+            "email": f"faktury{index}@klient.example", "lang": LANGUAGES["PL"],
         }
 
     return {"products": ref("product_consulting") + ref("product_book"), "new_customer": new_customer}
