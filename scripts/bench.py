@@ -22,7 +22,8 @@ Per engine:
    per invoice.
 3. SQL queries per invoice sent, for invoices of each ``--sizes`` lines (constant is the goal).
 4. Posting: ``--posting-invoices`` drafts posted with the addon (engine on) against a database with
-   Invoicing only, alternately, ``--rounds`` times; the ratio of the medians.
+   Invoicing and the same localizations only, on the same chart, alternately, ``--rounds`` times;
+   the ratio of the medians.
 5. Fault soak (``scripts/bench_soak.py``): exactly once under faults with two workers.
 
 Every figure is a count or a ratio measured in the same run; absolute times are this machine's.
@@ -36,7 +37,7 @@ import sys
 import time
 from collections import Counter
 
-from demo import PYTHON, ROOT, engine_demos, odoo_options, say
+from demo import PYTHON, ROOT, build_demo_database, configure_odoo, engine_demos, odoo_options, say
 
 PHASES = ("drain", "overhead", "queries", "posting", "soak")
 # How much faster than the engine's own clock each sandbox runs its limit by default: as fast as
@@ -72,9 +73,9 @@ def parse_arguments():
 # ---------------------------------------------------------------------------- set-up
 
 
-def build_database(db, modules, demo):
+def build_plain_database(db, modules):
     script = os.path.join(ROOT, "scripts", "odoo_db.py")
-    commands = [["drop", "--db", db], ["create", "--db", db, "--modules", modules] + (["--demo"] if demo else [])]
+    commands = [["drop", "--db", db], ["create", "--db", db, "--modules", modules]]
     for command in commands:
         if subprocess.run([PYTHON, script, *command]).returncode:
             raise SystemExit(f"Building the benchmark database {db} failed; see the lines above.")
@@ -311,15 +312,17 @@ import statistics, sys, time
 import odoo
 from odoo import SUPERUSER_ID, Command, api
 from odoo.modules.registry import Registry
-odoo.tools.config.parse_config(sys.argv[3:])
-count = int(sys.argv[2])
+odoo.tools.config.parse_config(sys.argv[4:])
+count, chart = int(sys.argv[2]), sys.argv[3]
 with Registry(sys.argv[1]).cursor() as cr:
     env = api.Environment(cr, SUPERUSER_ID, {})
-    # With the addon: the company of the demo's first engine, which covers its sales journals.
-    company = env["invoice.engine"].search([], order="id", limit=1).company_id if "invoice.engine" in env else env.company
+    # With the addon: the demo company on this chart, whose engine covers its sales journals.
+    # Without: the main company, on the same chart.
+    company = (env["invoice.engine"].search([("company_id.chart_template", "=", chart)], order="id", limit=1).company_id
+               if "invoice.engine" in env else env.company)
     env = env(context={"allowed_company_ids": company.ids})
-    if not env["account.journal"].search([("company_id", "=", company.id), ("type", "=", "sale")], limit=1):
-        env["account.chart.template"].try_loading("generic_coa", company=company, install_demo=False)
+    if company.chart_template != chart:
+        env["account.chart.template"].try_loading(chart, company=company, install_demo=False)
     company.tax_calculation_rounding_method = "round_globally"
     tax = env["account.tax"].search([("name", "=", "Bench 21 %")]) or env["account.tax"].create(
         {"name": "Bench 21 %", "amount": 21, "type_tax_use": "sale", "company_id": company.id})
@@ -350,15 +353,18 @@ with Registry(sys.argv[1]).cursor() as cr:
 """
 
 
-def phase_posting(arguments):
-    """Posting ``--posting-invoices`` drafts with the addon and an engine against Invoicing alone."""
+def phase_posting(arguments, demo):
+    """Posting ``--posting-invoices`` drafts in the demo's company with the addon and its engine, against
+    Invoicing alone with the same localizations and the same chart."""
     plain_db = f"{arguments.db}_plain"
-    say(f"Building {plain_db} with Invoicing only, for the posting comparison")
-    build_database(plain_db, "account", demo=False)
+    modules = ",".join(["account", *(each.LOCALIZATION for each in engine_demos())])
+    say(f"Building {plain_db} with {modules} only, for the posting comparison")
+    build_plain_database(plain_db, modules)
     options = odoo_options("x")[2:]  # every option but the database
 
     def post(db):
-        output = subprocess.run([PYTHON, "-c", POSTING_SCRIPT, db, str(arguments.posting_invoices), *options],
+        output = subprocess.run([PYTHON, "-c", POSTING_SCRIPT, db, str(arguments.posting_invoices),
+                                 demo.CHART_TEMPLATE, *options],
                                 capture_output=True, text=True, check=True).stdout
         return float(output.strip().splitlines()[-1])
 
@@ -414,13 +420,12 @@ def main():
     demos = [demo for demo in engine_demos() if not arguments.engines or demo.ENGINE in arguments.engines.split(",")]
     if not demos:
         raise SystemExit(f"No engine demo matches --engines {arguments.engines}")
-    say(f"Building the benchmark database {arguments.db} with the demo data")
-    build_database(arguments.db, "account_invoice_engine", demo=True)
+    say(f"Building the benchmark database {arguments.db} as the demo's")
+    build_demo_database(arguments.db)
 
-    import odoo
     from odoo.modules.registry import Registry
 
-    odoo.tools.config.parse_config(odoo_options(arguments.db))
+    configure_odoo(arguments.db)
     registry = Registry(arguments.db)
     started = time.monotonic()
     for demo in demos:
@@ -445,7 +450,7 @@ def main():
         print_engine(run, results)
     if "posting" not in arguments.skip:
         say("Posting with the addon against Invoicing alone")
-        print_posting(phase_posting(arguments), arguments.posting_invoices)
+        print_posting(phase_posting(arguments, demos[0]), arguments.posting_invoices)
     if "soak" not in arguments.skip:
         soak = [PYTHON, os.path.join(ROOT, "scripts", "bench_soak.py"), "--db", arguments.db,
                 "--invoices", str(arguments.soak_invoices), "--engines", ",".join(demo.ENGINE for demo in demos)]

@@ -5,16 +5,20 @@
 
 1. starts every engine's sandbox (``python -m sandbox <engine> --seed-demo``), on
    ``--sandbox-port`` and the ports after it, in the order of the engines' names;
-2. builds the database with the addon and its demo data: one company per engine, each with
-   its customers, products, taxes and an engine pointing at its sandbox;
+2. builds the database with the addon and its demo data (one company per engine, each with its
+   customers, products and an engine pointing at its sandbox), the engines' localizations and
+   their languages, then makes each company one of its country: its localization's chart of
+   accounts, the chart's sale taxes on its products, its partners in their country's language;
 3. for each engine (``scripts/demo_<engine>.py``): posts its invoices and credit notes, runs
    the sending job and prints what the engine numbered and what came back;
 4. serves Odoo on localhost until Ctrl-C (not with ``--no-serve``).
 
-An engine's demo module names the engine (``ENGINE``, ``LABEL``) and provides
-``push(env, sandbox, today)`` returning the moves it posted; optionally
-``after_sending(env, moves)`` (payments, status read-back) and ``notes(move)``, extra words
-for the summary line of a move.
+An engine's demo module names the engine (``ENGINE``, ``LABEL``), its company and how it is
+localized (``COMPANY``, ``LOCALIZATION``, ``CHART_TEMPLATE``, ``LANGUAGES`` by country,
+``PRODUCT_TAXES``: product xml id -> the chart's tax) and provides ``push(env, sandbox, today)``
+returning the moves it posted; optionally ``after_localizing(env)`` (what needs the chart),
+``after_sending(env, moves)`` (payments, status read-back) and ``notes(move)``, extra words for
+the summary line of a move.
 
 Run through scripts/demo.sh, which sets up Odoo and PostgreSQL and exports the AIE_* variables.
 """
@@ -72,12 +76,48 @@ def start_sandbox(demo, port):
     return process, json.loads(line)
 
 
-def build_database(db):
-    say(f"Building the demo database {db} (about a minute or two)")
+def build_demo_database(db):
+    """The demo database: the addon with its demo data, each engine's localization and languages,
+    then each demo company localized.
+
+    The charts are loaded here, once everything is installed, and not by the demo data: the
+    localizations only need account, as the addon does, so one install may load the addon's demo
+    data before them, and the addon's demo data must not need modules its manifest does not name.
+    """
+    demos = engine_demos()
+    modules = ",".join(["account_invoice_engine", *(demo.LOCALIZATION for demo in demos)])
+    # The first language loaded is the database's default one: English stays the users' language.
+    languages = ",".join(["en_US", *sorted({language for demo in demos for language in demo.LANGUAGES.values()})])
+    say(f"Building the database {db}: {modules} with demo data, in {languages} (a few minutes)")
     script = os.path.join(ROOT, "scripts", "odoo_db.py")
-    for command in (["drop", "--db", db], ["create", "--db", db, "--modules", "account_invoice_engine", "--demo"]):
+    create = ["create", "--db", db, "--modules", modules, "--demo", f"--odoo-arg=--load-language={languages}"]
+    for command in (["drop", "--db", db], create):
         if subprocess.run([PYTHON, script, *command]).returncode:
-            raise SystemExit(f"Building the demo database failed ({' '.join(command[:1])}); see the lines above.")
+            raise SystemExit(f"Building the database {db} failed ({command[0]}); see the lines above.")
+    from odoo import SUPERUSER_ID, api
+    from odoo.modules.registry import Registry
+
+    configure_odoo(db)
+    with Registry(db).cursor() as cr:
+        for demo in demos:
+            say(f"Making the {demo.LABEL} demo company one of its country ({demo.LOCALIZATION})")
+            localize(api.Environment(cr, SUPERUSER_ID, {}), demo)
+
+
+def localize(env, demo):
+    """The localization's chart and sale taxes for the engine's demo company, its partners in their languages."""
+    company = env.ref(demo.COMPANY)
+    env = env(context={"allowed_company_ids": company.ids})
+    charts = env["account.chart.template"]
+    charts.try_loading(demo.CHART_TEMPLATE, company, install_demo=False)
+    for product, tax in demo.PRODUCT_TAXES.items():
+        env.ref(product).taxes_id = charts.ref(tax)
+    customers = env["res.partner"].search(
+        [("company_id", "=", company.id), ("country_id.code", "in", list(demo.LANGUAGES))])
+    for partner in customers | company.partner_id:
+        partner.lang = demo.LANGUAGES[partner.country_id.code]
+    if hasattr(demo, "after_localizing"):
+        demo.after_localizing(env)
 
 
 @functools.cache
@@ -169,7 +209,7 @@ def main():
             process, sandbox = start_sandbox(demo, arguments.sandbox_port + offset)
             processes.append(process)
             sandboxes.append((demo.LABEL, sandbox))
-        build_database(arguments.db)
+        build_demo_database(arguments.db)
         complete = True
         for demo, (_label, sandbox) in zip(demos, sandboxes):
             rows = push_demo_documents(arguments.db, demo, sandbox)

@@ -1,16 +1,26 @@
 """Fakturoid's part of the demo: a Czech company in CZK pushing to the Fakturoid sandbox.
 
 Its demo data is ``demo/invoice_engine_demo_fakturoid.xml`` (Czech and Slovak customers with
-IČO/DIČ, 21 % and 12 % products, an engine pointing at the sandbox). ``scripts/demo.py``
-finds this module by its name and calls ``push``.
+IČO/DIČ, products, an engine pointing at the sandbox). ``scripts/demo.py`` finds this module by
+its name, makes the company Czech with the constants below (l10n_cz's chart, its 21 % and 12 %
+sale taxes, customers in Czech and Slovak) and calls ``push``.
 """
 ENGINE = "fakturoid"
 LABEL = "Fakturoid"
+COMPANY = "account_invoice_engine.demo_company"
+LOCALIZATION = "l10n_cz"
+CHART_TEMPLATE = "cz"
+LANGUAGES = {"CZ": "cs_CZ", "SK": "sk_SK"}  # by the partner's country
+PRODUCT_TAXES = {
+    "account_invoice_engine.demo_product_consulting": "l10n_cz_21_domestic_supplies",
+    "account_invoice_engine.demo_product_training": "l10n_cz_21_domestic_supplies",
+    "account_invoice_engine.demo_product_book": "l10n_cz_12_domestic_supplies",
+}
 
 
 def connect(env, sandbox):
     """The demo company's environment and its engine, pointed at the running sandbox."""
-    company = env.ref("account_invoice_engine.demo_company")
+    company = env.ref(COMPANY)
     env = env(context={"allowed_company_ids": company.ids})
     engine = env.ref("account_invoice_engine.demo_engine")
     # A new API URL clears the saved secret: give it again with the sandbox's actual address.
@@ -18,16 +28,23 @@ def connect(env, sandbox):
     return env, engine
 
 
+def ico(index):
+    """A company number (IČO) with its check digit: the VAT number (DIČ) made of it passes base_vat."""
+    body = f"{7_000_000 + index:07d}"
+    remainder = sum(int(digit) * weight for digit, weight in zip(body, range(8, 1, -1))) % 11
+    return f"{body}{(11 - remainder) % 10}"
+
+
 def bench_fixtures(env):
     """What the benchmark invoices with: products, and customers new to Fakturoid on demand."""
     ref = env.ref
 
     def new_customer(index):
-        number = f"{70000000 + index}"
+        number = ico(index)
         return {
             "name": f"Zákazník {index} s.r.o.", "is_company": True, "street": f"Dlouhá {index}", "city": "Brno",
             "zip": "60200", "country_id": ref("base.cz").id, "company_registry": number, "vat": f"CZ{number}",
-            "email": f"fakturace{index}@zakaznik.example",
+            "email": f"fakturace{index}@zakaznik.example", "lang": LANGUAGES["CZ"],
         }
 
     return {

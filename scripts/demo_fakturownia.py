@@ -1,9 +1,10 @@
 """Fakturownia's part of the demo: a Polish company in PLN pushing to the Fakturownia sandbox, with KSeF.
 
 Its demo data is ``demo/invoice_engine_demo_fakturownia.xml`` (a company and an individual
-customer, 23 % and 8 % products, two sales journals on the account's two departments, an
-engine pointing at the sandbox that sends to KSeF on creation). ``scripts/demo.py`` finds
-this module by its name and calls ``push``, then ``after_sending``.
+customer, products, the account's two departments, an engine pointing at the sandbox that sends
+to KSeF on creation). ``scripts/demo.py`` finds this module by its name, makes the company Polish
+with the constants below (l10n_pl's chart, its 23 % and 8 % sale taxes, customers in Polish),
+then calls ``after_localizing`` (the sales journals), ``push`` and ``after_sending``.
 """
 import sys
 import time
@@ -11,11 +12,40 @@ import time
 ENGINE = "fakturownia"
 LABEL = "Fakturownia"
 KSEF_WAIT = 20  # seconds: the sandbox's KSeF answers about two seconds after each submission
+COMPANY = "account_invoice_engine.demo_fakturownia_company"
+LOCALIZATION = "l10n_pl"
+CHART_TEMPLATE = "pl"
+LANGUAGES = {"PL": "pl_PL"}  # by the partner's country
+PRODUCT_TAXES = {
+    "account_invoice_engine.demo_fakturownia_product_consulting": "vs_kraj_usl_23",
+    "account_invoice_engine.demo_fakturownia_product_training": "vs_kraj_usl_23",
+    "account_invoice_engine.demo_fakturownia_product_book": "vs_kraj_8",
+}
+# Sales journals (code, name, the department numbering them, when they send): the office sends on
+# posting, the online shop with the button.
+SALES_CHANNELS = (
+    ("FVB", "Sprzedaż – biuro", "demo_fakturownia_department_head_office", "auto"),
+    ("SKL", "Sklep internetowy", "demo_fakturownia_department_krakow", "manual"),
+)
+
+
+def after_localizing(env):
+    """The two sales channels, made after the chart, which replaces the journals of the company."""
+    journals = env["account.journal"].create([{
+        "name": name, "code": code, "type": "sale", "company_id": env.ref(COMPANY).id,
+        "invoice_engine_numbering_id": env.ref(f"account_invoice_engine.{department}").id,
+        "invoice_engine_auto_send": sending,
+    } for code, name, department, sending in SALES_CHANNELS])
+    env.ref("account_invoice_engine.demo_fakturownia_engine").journal_ids = journals
+
+
+def sales_journal(env, code):
+    return env["account.journal"].search([("company_id", "=", env.ref(COMPANY).id), ("code", "=", code)])
 
 
 def connect(env, sandbox):
     """The demo company's environment and its engine, connected to the running sandbox (departments)."""
-    company = env.ref("account_invoice_engine.demo_fakturownia_company")
+    company = env.ref(COMPANY)
     env = env(context={"allowed_company_ids": company.ids})
     engine = env.ref("account_invoice_engine.demo_fakturownia_engine")
     # A new account link clears the saved token: give it again with the sandbox's actual address.
@@ -43,7 +73,7 @@ def bench_fixtures(env):
         return {
             "name": f"Klient {index} Sp. z o.o.", "is_company": True, "street": f"ul. Długa {index}",
             "city": "Kraków", "zip": "31-147", "country_id": env.ref("base.pl").id, "vat": f"PL{nip(index)}",
-            "email": f"faktury{index}@klient.example",
+            "email": f"faktury{index}@klient.example", "lang": LANGUAGES["PL"],
         }
 
     return {"products": ref("product_consulting") + ref("product_book"), "new_customer": new_customer}
@@ -66,7 +96,7 @@ def push(env, sandbox, today):
     def invoice(journal, partner, lines):
         return env["account.move"].create({
             "move_type": "out_invoice",
-            "journal_id": ref(journal).id,
+            "journal_id": sales_journal(env, journal).id,
             "partner_id": ref(partner).id,
             "invoice_date": today,
             "invoice_line_ids": [
@@ -76,10 +106,10 @@ def push(env, sandbox, today):
         })
 
     office = (
-        invoice("journal_office", "partner_bakery", [("product_consulting", 6, 0), ("product_book", 10, 5)])
-        + invoice("journal_office", "partner_bakery", [("product_training", 2, 0)])
+        invoice("FVB", "partner_bakery", [("product_consulting", 6, 0), ("product_book", 10, 5)])
+        + invoice("FVB", "partner_bakery", [("product_training", 2, 0)])
     )
-    shop = invoice("journal_shop", "partner_person", [("product_book", 2, 0)])
+    shop = invoice("SKL", "partner_person", [("product_book", 2, 0)])
     (office + shop).action_post()
     shop.action_engine_send()  # the online shop's channel sends with the button only
     correction = office[1]._reverse_moves([{"invoice_date": today, "ref": "Jeden dzień szkolenia odwołany"}])

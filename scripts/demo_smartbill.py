@@ -1,17 +1,27 @@
 """SmartBill's part of the demo: a Romanian company in RON pushing to the SmartBill sandbox.
 
 Its demo data is ``demo/invoice_engine_demo_smartbill.xml`` (a VAT payer in a Bucharest sector,
-a company that pays no VAT, a private person with a CNP, products at 21 % and 11 %, an engine
-pointing at the sandbox). ``scripts/demo.py`` finds this module by its name and calls ``push``,
-then ``after_sending``.
+a company that pays no VAT, a private person with a CNP, products, an engine pointing at the
+sandbox). ``scripts/demo.py`` finds this module by its name, makes the company Romanian with the
+constants below (l10n_ro's chart, its 21 % and 11 % sale taxes, customers in Romanian) and calls
+``push``, then ``after_sending``.
 """
 ENGINE = "smartbill"
 LABEL = "SmartBill"
+COMPANY = "account_invoice_engine.demo_smartbill_company"
+LOCALIZATION = "l10n_ro"  # installs l10n_ro_edi (RO e-Factura) too, as a Romanian company has it
+CHART_TEMPLATE = "ro"
+LANGUAGES = {"RO": "ro_RO"}  # by the partner's country
+PRODUCT_TAXES = {  # the rates since August 2025, which l10n_ro's chart carries
+    "account_invoice_engine.demo_smartbill_product_accounting": "tvac_21_s",
+    "account_invoice_engine.demo_smartbill_product_payroll": "tvac_21_s",
+    "account_invoice_engine.demo_smartbill_product_guide": "tvac_11",
+}
 
 
 def connect(env, sandbox):
     """The demo company's environment and its engine, connected to the running sandbox (VAT rates, series)."""
-    company = env.ref("account_invoice_engine.demo_smartbill_company")
+    company = env.ref(COMPANY)
     env = env(context={"allowed_company_ids": company.ids})
     engine = env.ref("account_invoice_engine.demo_smartbill_engine")
     # A new API URL clears the saved token: give it again with the sandbox's actual address.
@@ -41,7 +51,7 @@ def bench_fixtures(env):
         return {
             "name": f"Client {index} SRL", "is_company": True, "street": f"Str. Lipscani {index}", "city": "Sector 3",
             "zip": "030033", "state_id": env.ref("base.RO_B").id, "country_id": env.ref("base.ro").id,
-            "vat": f"RO{cif}", "email": f"facturi{index}@client.example",
+            "vat": f"RO{cif}", "email": f"facturi{index}@client.example", "lang": LANGUAGES["RO"],
         }
 
     return {"products": ref("product_accounting") + ref("product_guide"), "new_customer": new_customer}
