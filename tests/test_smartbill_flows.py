@@ -378,6 +378,22 @@ class TestSmartBillExactlyOnce(SmartBillFlowCase):
         self.assertEqual(len(self.harness.documents()), 1)
         self.assertEqual(len(self.harness.requests("create_document")), 2, "sent again exactly once")
 
+    def test_a_lost_create_stops_the_run_before_the_next_create(self):
+        """Found by the fault soak: a second create in the same run took the lost one's number, and the
+        lost one then adopted that document as its own."""
+        first = self.create_invoice()
+        second = self.create_invoice(lines=[(self.product_reduced, 1, 250.0)])
+        self.harness.inject("reset_before", "create_document")
+        self.run_queue()
+        self.assertEqual((first.engine_state, second.engine_state), ("sending", "queued"))
+        self.assertEqual(len(self.harness.requests("create_document")), 1, "nothing created after the lost one")
+        self.run_queue_later(minutes=2)  # settles the lost create first, then creates the others
+        self.assertEqual(first.engine_state, "sent", first.engine_error)
+        self.run_queue_later(minutes=2)
+        self.assertEqual(second.engine_state, "sent", second.engine_error)
+        self.assertEqual((first.engine_number, second.engine_number), ("0001", "0002"))
+        self.assertEqual(len(self.harness.documents()), 2)
+
     def test_advanced_by_one_with_our_total_is_adopted(self):
         move = self.lose_the_answer("reset_after_store")
         self.run_queue_later(minutes=2)
