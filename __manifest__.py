@@ -26,6 +26,7 @@
         "wizard/invoice_engine_customer_link_wizard_views.xml",
         "wizard/invoice_engine_cancel_wizard_views.xml",
         "views/account_journal_views.xml",
+        "views/account_portal_templates.xml",
         "views/invoice_engine_customer_match_views.xml",
     ],
     "demo": [

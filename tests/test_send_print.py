@@ -84,6 +84,11 @@ class SendPrintTests:
         self.assertFalse(odoo_pdf.res_field)
         self.assertTrue(any("no longer sent nor downloaded" in message.body for message in move.message_ids))
 
+    def test_the_portal_names_the_invoice_by_its_legal_number(self):
+        for template in ("account.portal_my_invoices", "account.portal_my_home_menu_invoice"):
+            combined = self.env.ref(template).get_combined_arch()
+            self.assertIn("invoice.sudo().engine_display_number", combined, f"{template} shows the legal number")
+
     # -- before the engine's PDF arrives -------------------------------------
 
     def test_send_waits_for_the_engine_pdf_and_then_sends_it(self):
