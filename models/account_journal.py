@@ -4,9 +4,9 @@ from odoo import _, api, fields, models
 from odoo.exceptions import ValidationError
 
 from ..engines import document as neutral
+from .account_move import ENGINE_ATTENTION_STATES
 
-ENGINE_TO_FIX_STATES = ("error", "needs_review", "missing")
-ENGINE_OPEN_STATES = ("queued", "sending", *ENGINE_TO_FIX_STATES)
+ENGINE_OPEN_STATES = ("queued", "sending", *ENGINE_ATTENTION_STATES)
 AUTO_SEND_CHOICES = [
     ("engine", "As the engine says"),
     ("auto", "On posting"),
@@ -67,7 +67,7 @@ class AccountJournal(models.Model):
             [("journal_id", "in", sale_journals.ids), ("engine_state", "in", ENGINE_OPEN_STATES)],
             ["journal_id", "engine_state"], ["__count"],
         ):
-            kind = "engine_to_fix" if state in ENGINE_TO_FIX_STATES else "engine_queued"
+            kind = "engine_to_fix" if state in ENGINE_ATTENTION_STATES else "engine_queued"
             counts[journal.id, kind] += count
         for journal in sale_journals:
             engine = journal.invoice_engine_id

@@ -39,6 +39,8 @@ ENGINE_STATES = [
     ("missing", "Missing in engine"),
     ("excluded", "Not sent"),
 ]
+# Where a person must act before the engine holds the document
+ENGINE_ATTENTION_STATES = ("error", "needs_review", "missing")
 ENGINE_TRANSITIONS = {
     # name: (states it starts from, state it leads to)
     "to_queued": ((False, "queued", "error", "needs_review", "missing", "excluded"), "queued"),

@@ -11,6 +11,8 @@ from markupsafe import Markup, escape
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
+from .account_move import ENGINE_ATTENTION_STATES
+
 # Send & Print settings that hold records or sets: how they are kept on a move while it waits
 RECORD_SETTINGS = {"pdf_report": "ir.actions.report", "mail_template": "mail.template"}
 SET_SETTINGS = ("sending_methods", "extra_edis")
@@ -209,7 +211,7 @@ class AccountMoveSend(models.AbstractModel):
     def _get_alerts(self, moves, moves_data):
         alerts = super()._get_alerts(moves, moves_data)
         waiting = moves.filtered(lambda move: move._engine_waits_for_pdf())
-        stuck = waiting.filtered(lambda move: move.engine_state in ("error", "needs_review", "missing"))
+        stuck = waiting.filtered(lambda move: move.engine_state in ENGINE_ATTENTION_STATES)
         if waiting - stuck:
             alerts["account_invoice_engine_pdf_pending"] = {
                 "level": "info",

@@ -12,6 +12,7 @@ from odoo.tools import SQL, mute_logger, str2bool
 
 from ..engines import CLIENT_CLASSES, errors
 from ..engines.base import CREDENTIAL_API_TOKEN
+from .account_move import ENGINE_ATTENTION_STATES
 
 _logger = logging.getLogger(__name__)
 
@@ -212,14 +213,14 @@ class InvoiceEngine(models.Model):
     def _compute_move_counts(self):
         groups = self.env["account.move"]._read_group(
             [("engine_id", "in", self.ids),
-             ("engine_state", "in", ("queued", "sending", "error", "needs_review", "missing"))],
+             ("engine_state", "in", ("queued", "sending", *ENGINE_ATTENTION_STATES))],
             ["engine_id", "engine_state"],
             ["__count"],
         )
         counts = {(engine.id, state): count for engine, state, count in groups}
         for engine in self:
             engine.queued_count = counts.get((engine.id, "queued"), 0) + counts.get((engine.id, "sending"), 0)
-            engine.error_count = sum(counts.get((engine.id, state), 0) for state in ("error", "needs_review", "missing"))
+            engine.error_count = sum(counts.get((engine.id, state), 0) for state in ENGINE_ATTENTION_STATES)
 
     # ------------------------------------------------------------------
     # Constraints
