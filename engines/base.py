@@ -39,6 +39,15 @@ CUSTOMERS_EMBEDDED = "embedded"  # the customer travels inside each document (Sm
 
 
 @dataclass(frozen=True)
+class TaxAuthority:
+    """A tax authority's e-invoicing system that an engine submits the documents it issues to, itself."""
+
+    system: str  # the system's name, which Odoo's own submitter to it is known by: "RO e-Factura", "KSeF"
+    recipient: str  # who receives the documents, for sentences: "SmartBill submits this invoice to ANAF"
+    country_code: str  # ISO 3166 code of the country whose tax authority it is
+
+
+@dataclass(frozen=True)
 class Capabilities:
     """What an engine can do, stated next to its client; the Odoo side asks these questions.
 
@@ -53,7 +62,10 @@ class Capabilities:
     customers: str  # CUSTOMERS_*
     async_pdf: bool  # the PDF may not be rendered yet right after the create (answered later)
     reads_back_payments: bool  # the payments a document holds can be listed
-    tax_authority: str = ""  # the clearance system the engine submits documents to ("KSeF"), "" if none
+    # Who submits to the tax authority: a TaxAuthority when the engine submits the documents it
+    # issues itself (then Odoo's own submission to the same system gives way), None when nobody
+    # in the engine does
+    tax_authority: TaxAuthority | None = None
     reports_authority_status: bool = False  # document_status() says what the tax authority made of it
     call_limit: tuple | None = None  # (calls, seconds) documented per account; the throttle spends below it
     call_margin: float = 0.9  # the share of call_limit the throttle spends: less where overrunning costs more

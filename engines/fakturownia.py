@@ -31,7 +31,7 @@ from decimal import Decimal, InvalidOperation
 from urllib.parse import urlsplit, urlunsplit
 
 from .arithmetic import VatPerLine, WirePart
-from .base import CREDENTIAL_API_TOKEN, CUSTOMERS_SEPARATE, Capabilities, EngineClient
+from .base import CREDENTIAL_API_TOKEN, CUSTOMERS_SEPARATE, Capabilities, EngineClient, TaxAuthority
 from .dialect import Dialect, flatten_field_errors
 from .document import (
     AUTHORITY_ACCEPTED,
@@ -340,7 +340,8 @@ class FakturowniaClient(EngineClient):
         customers=CUSTOMERS_SEPARATE,  # clients, with our external_id
         async_pdf=False,  # invoices/{id}.pdf answers the PDF at once
         reads_back_payments=True,  # the invoice's connected_payments
-        tax_authority="KSeF",
+        # on creation (send_to_ksef) or by the account's own automatic KSeF sending
+        tax_authority=TaxAuthority(system="KSeF", recipient="KSeF", country_code="PL"),
         reports_authority_status=True,  # gov_status, gov_id, gov_error_messages
         call_limit=CALL_LIMIT,
         arithmetic=ARITHMETIC,  # what Fakturownia computes from the positions invoice_payload() sends

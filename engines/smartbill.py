@@ -34,7 +34,14 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from xml.etree import ElementTree
 
 from .arithmetic import VatPerLine, listed_line_and_adjustment
-from .base import CREDENTIAL_API_TOKEN, CUSTOMERS_EMBEDDED, Capabilities, EngineClient, RateLimitState
+from .base import (
+    CREDENTIAL_API_TOKEN,
+    CUSTOMERS_EMBEDDED,
+    Capabilities,
+    EngineClient,
+    RateLimitState,
+    TaxAuthority,
+)
 from .dialect import Dialect
 from .document import (
     NUMBERING_DOCUMENTS,
@@ -338,7 +345,8 @@ class SmartBillClient(EngineClient):
         customers=CUSTOMERS_EMBEDDED,  # the client travels inside each invoice and payment
         async_pdf=False,
         reads_back_payments=False,  # paymentstatus gives totals, not payments
-        tax_authority="RO e-Factura",  # SmartBill submits on its own; the API says nothing of it
+        # SmartBill submits its invoices to ANAF from its own settings; the API says nothing of it
+        tax_authority=TaxAuthority(system="RO e-Factura", recipient="ANAF", country_code="RO"),
         reports_authority_status=False,
         call_limit=(30, 10),  # documented: 30 calls in 10 s, then a 10-minute block (403)
         arithmetic=ARITHMETIC,

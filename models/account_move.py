@@ -216,8 +216,8 @@ class AccountMove(models.Model):
     @api.depends("engine_id")
     def _compute_engine_authority_name(self):
         for move in self:
-            capabilities = move.engine_id and move.engine_id._client_class().capabilities
-            move.engine_authority_name = capabilities.tax_authority if capabilities else False
+            authority = move.engine_id and move.engine_id._client_class().capabilities.tax_authority
+            move.engine_authority_name = authority.system if authority else False
 
     # ------------------------------------------------------------------
     # Posting: only mark the move, never call the engine here (DESIGN §2)

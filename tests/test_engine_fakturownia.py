@@ -773,7 +773,7 @@ class TestFakturowniaRegistration(BaseCase):
         client = CLIENT_CLASSES["fakturownia"]
         self.assertIs(client, FakturowniaClient)
         capabilities = client.capabilities
-        self.assertEqual((capabilities.label, capabilities.tax_authority, capabilities.numbering_label,
+        self.assertEqual((capabilities.label, capabilities.tax_authority.system, capabilities.numbering_label,
                           capabilities.call_limit), ("Fakturownia", "KSeF", "Department", (30, 10)))
         self.assertIn("invoiceocean.com", capabilities.api_domains)
         self.assertIs(capabilities.arithmetic, ARITHMETIC)
