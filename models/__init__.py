@@ -13,6 +13,7 @@ from . import account_move
 from . import account_move_engine_totals
 from . import account_move_cancel
 from . import account_move_send
+from . import tax_authority
 from . import account_journal
 from . import invoice_engine_queue
 from . import invoice_engine_status

@@ -8,7 +8,6 @@ from odoo.exceptions import UserError
 from odoo.tools import LazyTranslate, html2plaintext, is_html_empty
 
 from ..engines import document as neutral
-from ..engines import errors
 from ..engines.document import RemoteRef
 
 _lt = LazyTranslate(__name__)
@@ -318,6 +317,7 @@ class AccountMove(models.Model):
                     "Accounting › Configuration › Invoice Engines.",
                     journal=move.journal_id.display_name,
                 ))
+            move._engine_check_not_submitted_by_odoo(engine)
             if move.engine_state == "missing":
                 move.message_post(body=_("%(user)s asked for a new engine document: the one it had is gone.",
                                          user=self.env.user.name))
@@ -527,6 +527,8 @@ class AccountMove(models.Model):
     def _engine_document(self, engine, strict=True):
         """Build the neutral document; with ``strict``, raise ``EngineDataError`` listing every problem."""
         self.ensure_one()
+        if strict and (refusal := self._engine_odoo_submission_problem(engine)):
+            raise EngineDataError([refusal])  # nothing else to fix: a person decides (models/tax_authority.py)
         problems = []
         customer = self.commercial_partner_id._engine_party(self._engine_db_tag(), problems)
         lines = self._engine_lines(engine, problems)

@@ -211,22 +211,3 @@ class InvoiceEngine(models.Model):
             )]
         return []
 
-
-class AccountMoveSend(models.AbstractModel):
-    """Never twice to ANAF: SmartBill submits its invoices to RO e-Factura on its own, so Odoo's own
-    submission (``l10n_ro_edi``'s "Send E-Factura to SPV" in Send & Print) does not apply to them."""
-
-    _inherit = "account.move.send"
-
-    def _get_all_extra_edis(self):
-        edis = super()._get_all_extra_edis()
-        ro_edi = edis.get("ro_edi")
-        if ro_edi:
-            applicable = ro_edi["is_applicable"]
-            ro_edi["is_applicable"] = lambda move: applicable(move) and not self._smartbill_submits(move)
-        return edis
-
-    @api.model
-    def _smartbill_submits(self, move):
-        engine = move.engine_id or self.env["invoice.engine"]._find_for_journal(move.journal_id)
-        return engine.engine_type == ENGINE_TYPE and move.engine_state != "excluded"

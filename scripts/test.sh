@@ -7,8 +7,9 @@
 #                                           (--test-enable while installing)
 #
 # Every run: sets up Odoo, test deps and PostgreSQL (scripts/_env.sh), creates a
-# fresh database aie_test_<pid> with the module installed WITHOUT demo data and
-# fails if that install logs any WARNING/ERROR/CRITICAL line (scripts/odoo_db.py),
+# fresh database aie_test_<pid> with the module and Odoo's l10n_ro_edi (TEST_MODULES below)
+# installed WITHOUT demo data and fails if that install logs any WARNING/ERROR/CRITICAL line
+# (scripts/odoo_db.py),
 # runs the tests, prints the summary and the wall times, and drops the database
 # (also on failure or Ctrl-C). Logs: .build/logs/aie_test_<pid>-*.log; a browser tour that fails
 # leaves its screenshot in .build/logs/screenshots/. The tours need Chromium: installed with
@@ -25,6 +26,10 @@ usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -e '$d' -e 's/^# \{0
 
 DB=
 T_START=$(aie_now_ms)
+# Installed beside the addon, as the companies using it have them: Odoo's own RO e-Factura
+# (with l10n_ro and base_vat), for tests/test_ro_efactura.py: it and SmartBill never both submit
+# an invoice to ANAF.
+TEST_MODULES=l10n_ro_edi
 
 odoo_db() { "$AIE_PYTHON" "$AIE_ROOT/scripts/odoo_db.py" "$@"; }
 
@@ -47,7 +52,7 @@ on_exit() {
 create_db() {
     local t0
     t0=$(aie_now_ms)
-    odoo_db create --db "$DB" --modules "$AIE_MODULE" "$@"
+    odoo_db create --db "$DB" --modules "$AIE_MODULE,$TEST_MODULES" "$@"
     T_INSTALL=$(aie_secs "$t0")
 }
 

@@ -27,5 +27,7 @@ from . import test_engine_neutral
 from . import test_journals
 from . import test_readback
 from . import test_send_print
+from . import test_tax_authority
+from . import test_ro_efactura
 from . import test_tours
 from . import test_translations

@@ -266,7 +266,9 @@ class TestFakturowniaClients(FakturowniaFlowCase):
         person = self.env["res.partner"].create({
             "name": "Anna Maria Nowak", "country_id": self.env.ref("base.pl").id, "city": "Gdańsk",
         })
-        swiss = self.env["res.partner"].create({
+        # base_vat (installed with l10n_ro in the test database) wants "CHE-… MWST"; a number entered
+        # before it was installed looks like this
+        swiss = self.env["res.partner"].with_context(no_vat_validation=True).create({
             "name": "Uhren AG", "is_company": True, "country_id": self.env.ref("base.ch").id,
             "vat": "CHE-116.281.710",
         })
@@ -501,7 +503,9 @@ class TestFakturowniaRefusals(FakturowniaFlowCase):
     """What Fakturownia refuses reaches the move in words, with its own (Polish) messages."""
 
     def test_a_422_with_polish_field_messages(self):
-        self.customer_pl.vat = "PL123"  # not a NIP: KSeF's format check refuses it
+        # not a NIP: KSeF's format check refuses it (base_vat, where installed, refuses it sooner; one
+        # imported without its check still reaches Fakturownia)
+        self.customer_pl.with_context(no_vat_validation=True).vat = "PL123"
         move = self.create_invoice()
         self.run_queue()
         self.assertEqual(move.engine_state, "error")

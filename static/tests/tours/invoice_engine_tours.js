@@ -89,6 +89,37 @@ tours.add("account_invoice_engine_send_and_print", {
     ],
 });
 
+tours.add("account_invoice_engine_anaf_once", {
+    steps: () => [
+        {
+            content: "Open Send & Print on an invoice SmartBill issued",
+            trigger: ".o_form_statusbar button[name=action_invoice_sent]",
+            run: "click",
+        },
+        {
+            content: "The wizard says in one line who submits the invoice to ANAF",
+            trigger: ".modal .o_field_widget[name=alerts]:contains(SmartBill submits this invoice to ANAF)",
+        },
+        {
+            content: "Odoo's own submission is shown, off and greyed",
+            trigger: ".modal .o_field_widget[name=extra_edi_checkboxes]:contains(Send E-Factura to SPV) input:disabled:not(:checked)",
+        },
+        {
+            content: "Its question mark gives the reason",
+            trigger: ".modal .o_field_widget[name=extra_edi_checkboxes] i.fa-question-circle[title*='SmartBill submits this invoice to ANAF']",
+        },
+        {
+            content: "Send it",
+            trigger: ".modal button[name=action_send_and_print]",
+            run: "click",
+        },
+        {
+            content: "The e-mail is in the chatter",
+            trigger: ".o-mail-Message:contains(facturi@client-test.ro), .o-mail-Message-body:contains(Dear)",
+        },
+    ],
+});
+
 tours.add("account_invoice_engine_fix_and_retry", {
     steps: () => [
         {
