@@ -81,6 +81,9 @@ class TestEngineConfiguration(FakturoidCase):
     def test_settings_show_the_engine_block(self):
         settings = self.env["res.config.settings"].create({})
         self.assertIn("Fakturoid", settings.invoice_engine_summary)
+        # What the settings form shows: the web client's first onchange of a new settings record
+        shown = self.env["res.config.settings"].onchange({}, [], {"company_id": {}, "invoice_engine_summary": {}})["value"]
+        self.assertIn(f"{self.engine.name}: ", shown["invoice_engine_summary"])
         arch = self.env["res.config.settings"].get_views([(False, "form")])["views"]["form"]["arch"]
         self.assertIn("invoice_engine_settings", arch)
         action = settings.action_open_invoice_engines()

@@ -250,8 +250,9 @@ class TestTwoSubmittersAreNamed(RomanianCompanyCase):
         self.assertIn("Two submitters to ANAF are configured: SmartBill, and Odoo's own RO e-Factura (l10n_ro_edi)",
                       conflict)
         self.assertIn("SmartBill is the one used for the journals it covers (all sales journals)", conflict)
-        settings = self.env["res.config.settings"].create({})
-        self.assertEqual(settings.invoice_engine_submitter_conflict, conflict)
+        shown = self.env["res.config.settings"].onchange(
+            {}, [], {"company_id": {}, "invoice_engine_submitter_conflict": {}})["value"]
+        self.assertEqual(shown["invoice_engine_submitter_conflict"], conflict, "what the settings form shows")
 
         self.engine.journal_ids = self.sale_journal
         self.assertIn(f"covers ({self.sale_journal.name})", self.engine.submitter_conflict)
