@@ -6,7 +6,8 @@
 
 Signs in as the demo's administrator, then drives headless Chromium over its DevTools protocol
 (websocket-client, which the test command installs for Odoo's tours) and saves one PNG per screen:
-a sent invoice with its legal number, the Send & Print wizard on it, the engine's form.
+a sent invoice with its legal number, the Send & Print wizard on it, the engine's form, and Send &
+Print on a SmartBill invoice of the Romanian company (Odoo's own e-Factura off, with the reason).
 """
 import argparse
 import base64
@@ -49,6 +50,12 @@ class Odoo:
         return self.call("/web/dataset/call_kw", {
             "model": model, "method": "search", "args": [domain], "kwargs": {"limit": 1, "order": "id"},
         })
+
+    def read(self, model, record_id, fields):
+        [values] = self.call("/web/dataset/call_kw", {
+            "model": model, "method": "read", "args": [[record_id], fields], "kwargs": {},
+        })
+        return values
 
 
 class Chromium:
@@ -130,6 +137,11 @@ def main():
     odoo = Odoo(arguments.url, arguments.db)
     [invoice] = odoo.search("account.move", [("engine_state", "=", "sent"), ("move_type", "=", "out_invoice")])
     [engine] = odoo.search("invoice.engine", [])
+    [smartbill_invoice] = odoo.search("account.move", [
+        ("engine_state", "=", "sent"), ("move_type", "=", "out_invoice"), ("engine_id.engine_type", "=", "smartbill"),
+    ])
+    user_company = odoo.read("res.users", odoo.call("/web/session/get_session_info", {})["uid"], ["company_id"])
+    smartbill_company = odoo.read("account.move", smartbill_invoice, ["company_id"])["company_id"][0]
     browser = Chromium()
     try:
         host = arguments.url.split("://", 1)[1].split(":")[0]
@@ -144,6 +156,16 @@ def main():
         browser.save(out / "send-and-print.png")
         browser.open(f"{arguments.url}/odoo/invoice-engines/{engine}", ready=".o_field_widget[name=api_environment]")
         browser.save(out / "engine.png")
+        # The Romanian company beside the user's own: Odoo 18 keeps the allowed companies in this cookie
+        browser.send("Network.setCookie", name="cids", value=f"{user_company['company_id'][0]}-{smartbill_company}",
+                     domain=host, path="/")
+        browser.open(f"{arguments.url}/odoo/account.move/{smartbill_invoice}", ready="div[name=engine_title]")
+        browser.click(".o_form_statusbar button[name=action_invoice_sent]", ready=".modal")
+        if browser.present(".modal button[name=document_layout_save]"):
+            browser.click(".modal button[name=document_layout_save]",
+                          ready=".modal .o_field_widget[name=extra_edi_checkboxes]")
+        browser.wait_for(".modal .o_field_widget[name=extra_edi_checkboxes] input:disabled")
+        browser.save(out / "send-and-print-smartbill.png")
     finally:
         browser.close()
 
