@@ -1,1 +1,2 @@
 from . import fakturoid_oauth
+from . import portal

@@ -2,7 +2,7 @@
 from unittest.mock import patch
 
 from odoo.exceptions import UserError
-from odoo.tests import tagged
+from odoo.tests import HttpCase, tagged
 
 from .common import FakturoidCase
 from .harness_fakturownia import FakturowniaCase
@@ -186,3 +186,49 @@ class TestSendPrintFakturownia(SendPrintTests, FakturowniaCase):
 @tagged("post_install", "-at_install")
 class TestSendPrintSmartBill(SendPrintTests, SmartBillCase):
     pass
+
+
+@tagged("post_install", "-at_install")
+class TestThePortalShowsTheEnginePdf(SmartBillCase, HttpCase):
+    """The customer's invoice page, over real HTTP as the customer opens it (access token, no login)."""
+
+    def portal_get(self, move, **params):
+        return self.url_open(move.get_portal_url(**params).replace(self.base_url(), ""))
+
+    def test_the_page_embeds_the_engine_pdf_and_its_links_give_it(self):
+        move = self.create_invoice()
+        self.run_queue()
+        self.assertTrue(move._engine_owns_invoice_document())
+        embedded = self.portal_get(move, report_type="html")
+        self.assertEqual(embedded.status_code, 200)
+        self.assertIn("report_type=pdf", embedded.text)
+        self.assertIn("access_token=", embedded.text)
+        self.assertNotIn(move.name, embedded.text, "nothing of Odoo's rendering, nor Odoo's number")
+        self.assertIn('id="wrapwrap"', embedded.text, "the page's frame sizes itself to it")
+
+        shown = self.portal_get(move, report_type="pdf")
+        self.assertEqual(shown.headers["Content-Type"], "application/pdf")
+        self.assertEqual(shown.content, move.engine_pdf_id.raw)
+        self.assertIn("inline", shown.headers["Content-Disposition"])
+        self.assertIn(move.engine_pdf_id.name, shown.headers["Content-Disposition"])
+
+        downloaded = self.portal_get(move, report_type="pdf", download=True)
+        self.assertEqual(downloaded.content, move.engine_pdf_id.raw)
+        self.assertIn("attachment", downloaded.headers["Content-Disposition"])
+        self.assertIn(move.engine_pdf_id.name, downloaded.headers["Content-Disposition"])
+
+    def test_without_the_token_nothing_is_shown(self):
+        move = self.create_invoice()
+        self.run_queue()
+        response = self.url_open(f"/my/invoices/{move.id}?report_type=pdf", allow_redirects=False)
+        self.assertNotEqual(response.headers.get("Content-Type"), "application/pdf")
+        self.assertNotIn(move.engine_pdf_id.raw, response.content)
+
+    def test_an_invoice_the_engine_does_not_cover_keeps_odoos_page(self):
+        self.engine.journal_ids = self.sale_journal
+        other_journal = self.sale_journal.copy({"name": "Export", "code": "EXP"})
+        move = self.create_invoice(journal_id=other_journal.id)
+        page = self.portal_get(move, report_type="html")
+        self.assertEqual(page.status_code, 200)
+        self.assertIn(move.name, page.text, "Odoo's own HTML report")
+        self.assertNotIn("report_type=pdf", page.text)
