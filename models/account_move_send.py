@@ -126,6 +126,30 @@ class AccountMove(models.Model):
                 "Send & Print.", engine=self.engine_id._engine_label(), error=str(error),
             ))
 
+    @api.model
+    def _cron_account_move_send(self, job_count=10):
+        # Odoo's job tells each author "Invoices sent successfully" for every invoice it processed.
+        # Those waiting for the engine's PDF are not sent yet: they wait on the move, and their
+        # authors are told so, before Odoo's job takes the rest.
+        waiting = self.search([
+            ("sending_data", "!=", False), ("state", "=", "posted"), ("engine_state", "not in", (False, "excluded")),
+            ("engine_pdf_id", "=", False),
+        ], limit=job_count)
+        if waiting:
+            authors = waiting.grouped(lambda move: move.sending_data.get("author_partner_id"))
+            self.env["account.move.send"]._generate_and_send_invoices(waiting, from_cron=True)
+            for partner_id, moves in authors.items():
+                self.env["res.partner"].browse(partner_id)._bus_send("account_notification", {
+                    "type": "info",
+                    "title": _("Waiting for the engine's PDF"),
+                    "message": _("%s invoice(s) go out as soon as their engine returns the legal PDF.", len(moves)),
+                    "action_button": {
+                        "name": _("Open"), "action_name": _("Invoices waiting for the engine's PDF"),
+                        "model": "account.move", "res_ids": moves.ids,
+                    },
+                })
+        return super()._cron_account_move_send(job_count=job_count)
+
     def action_engine_exclude(self):
         res = super().action_engine_exclude()
         for move in self.filtered("engine_deferred_sending"):

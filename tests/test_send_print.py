@@ -118,7 +118,14 @@ class SendPrintTests:
             active_model="account.move", active_ids=moves.ids).create({})
         self.assertIn("account_invoice_engine_pdf_pending", batch.alerts)
         batch.action_send_and_print()
-        self.env["account.move"]._cron_account_move_send()
+        notifications = []
+        with patch.object(type(self.env["res.partner"]), "_bus_send", autospec=True,
+                          side_effect=lambda partner, kind, payload: notifications.append((partner, payload))):
+            self.env["account.move"]._cron_account_move_send()
+        self.assertEqual([(partner, payload["title"], sorted(payload["action_button"]["res_ids"]))
+                          for partner, payload in notifications],
+                         [(self.env.user.partner_id, "Waiting for the engine's PDF", sorted(moves.ids))],
+                         "the author is told they wait, not that they were sent")
         self.assertFalse(any(moves.mapped("sending_data")), "Odoo's job does not pick them up again")
         self.assertTrue(all(moves.mapped("engine_deferred_sending")))
         self.assertFalse(self.sent_mails(moves))
