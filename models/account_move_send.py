@@ -134,7 +134,7 @@ class AccountMove(models.Model):
         waiting = self.search([
             ("sending_data", "!=", False), ("state", "=", "posted"), ("engine_state", "not in", (False, "excluded")),
             ("engine_pdf_id", "=", False),
-        ], limit=job_count)
+        ])  # all of them: deferring renders nothing
         if waiting:
             authors = waiting.grouped(lambda move: move.sending_data.get("author_partner_id"))
             self.env["account.move.send"]._generate_and_send_invoices(waiting, from_cron=True)
