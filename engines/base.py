@@ -43,7 +43,7 @@ class TaxAuthority:
     """A tax authority's e-invoicing system that an engine submits the documents it issues to, itself."""
 
     system: str  # the system's name, which Odoo's own submitter to it is known by: "RO e-Factura", "KSeF"
-    recipient: str  # who receives the documents, for sentences: "SmartBill submits this invoice to ANAF"
+    recipient: str  # who receives the documents, for sentences: "… submits this invoice to ANAF"
     country_code: str  # ISO 3166 code of the country whose tax authority it is
 
 

@@ -4,9 +4,8 @@ from odoo import _, api, fields, models
 from odoo.exceptions import ValidationError
 
 from ..engines import document as neutral
-from .account_move import ENGINE_ATTENTION_STATES
+from .account_move import ENGINE_ATTENTION_STATES, ENGINE_OPEN_STATES
 
-ENGINE_OPEN_STATES = ("queued", "sending", *ENGINE_ATTENTION_STATES)
 AUTO_SEND_CHOICES = [
     ("engine", "As the engine says"),
     ("auto", "On posting"),

@@ -40,6 +40,8 @@ ENGINE_STATES = [
 ]
 # Where a person must act before the engine holds the document
 ENGINE_ATTENTION_STATES = ("error", "needs_review", "missing")
+# Not in the engine yet: waiting for the job, or for a person
+ENGINE_OPEN_STATES = ("queued", "sending", *ENGINE_ATTENTION_STATES)
 ENGINE_TRANSITIONS = {
     # name: (states it starts from, state it leads to)
     "to_queued": ((False, "queued", "error", "needs_review", "missing", "excluded"), "queued"),

@@ -1,6 +1,6 @@
 from collections import Counter, defaultdict
 
-from odoo import Command, _, models
+from odoo import _, models
 from odoo.exceptions import UserError
 
 from ..engines.arithmetic import align

@@ -131,10 +131,8 @@ class AccountMove(models.Model):
         # Odoo's job tells each author "Invoices sent successfully" for every invoice it processed.
         # Those waiting for the engine's PDF are not sent yet: they wait on the move, and their
         # authors are told so, before Odoo's job takes the rest.
-        waiting = self.search([
-            ("sending_data", "!=", False), ("state", "=", "posted"), ("engine_state", "not in", (False, "excluded")),
-            ("engine_pdf_id", "=", False),
-        ])  # all of them: deferring renders nothing
+        waiting = self.search([("sending_data", "!=", False), ("state", "=", "posted")]).filtered(
+            lambda move: move._engine_waits_for_pdf())  # all of them: deferring renders nothing
         if waiting:
             authors = waiting.grouped(lambda move: move.sending_data.get("author_partner_id"))
             self.env["account.move.send"]._generate_and_send_invoices(waiting, from_cron=True)

@@ -12,7 +12,7 @@ from odoo.tools import SQL, mute_logger, str2bool
 
 from ..engines import CLIENT_CLASSES, errors
 from ..engines.base import CREDENTIAL_API_TOKEN
-from .account_move import ENGINE_ATTENTION_STATES
+from .account_move import ENGINE_ATTENTION_STATES, ENGINE_OPEN_STATES
 
 _logger = logging.getLogger(__name__)
 
@@ -213,7 +213,7 @@ class InvoiceEngine(models.Model):
     def _compute_move_counts(self):
         groups = self.env["account.move"]._read_group(
             [("engine_id", "in", self.ids),
-             ("engine_state", "in", ("queued", "sending", *ENGINE_ATTENTION_STATES))],
+             ("engine_state", "in", ENGINE_OPEN_STATES)],
             ["engine_id", "engine_state"],
             ["__count"],
         )

@@ -104,14 +104,18 @@ class AccountMove(models.Model):
             return self.env["invoice.engine"]
         return self.engine_id or self.env["invoice.engine"]._find_for_journal(self.journal_id)
 
-    def _engine_replaced_submitter(self):
-        """Odoo's own submitter that gives way on this move to the engine covering it, or None.
+    def _engine_giving_way(self):
+        """``(engine, submitter)``: the engine covering this move, and Odoo's own submitter that gives
+        way to it on this move, or None.
 
         A move Odoo has already submitted keeps Odoo's flow: the engine refuses it instead.
         """
         engine = self._engine_covering()
         submitter = engine and engine._odoo_submitter()
-        return submitter if submitter and not submitter.has_submitted(self) else None
+        return engine, (submitter if submitter and not submitter.has_submitted(self) else None)
+
+    def _engine_replaced_submitter(self):
+        return self._engine_giving_way()[1]
 
     def _engine_odoo_submission_problem(self, engine):
         """Why this move may not go to ``engine``: Odoo itself has submitted it to the engine's authority."""
@@ -170,39 +174,40 @@ class AccountMoveSend(models.AbstractModel):
 
     @api.model
     def _engine_given_way_options(self, move):
-        """Labels of Odoo's submission options that would apply to ``move`` but give way to its engine."""
-        submitter = move._engine_replaced_submitter()
+        """``(engine, {option: label})``: Odoo's submission options that would apply to ``move`` but give
+        way to the engine covering it."""
+        engine, submitter = move._engine_giving_way()
         if not submitter:
-            return []
+            return engine, {}
         all_extra_edis = self._get_all_extra_edis()
-        return [
-            all_extra_edis[key]["label"] for key in sorted(submitter.extra_edis)
+        return engine, {
+            key: all_extra_edis[key]["label"] for key in sorted(submitter.extra_edis)
             if key in all_extra_edis and all_extra_edis[key]["is_applicable"](move)
-        ]
+        }
 
     @api.model
-    def _engine_submission_reason(self, moves):
-        """One line: who submits ``moves`` (all covered by one engine) to the tax authority instead of Odoo."""
-        engine = moves[:1]._engine_covering()
-        authority = engine._tax_authority()
-        options = sorted({label for move in moves for label in self._engine_given_way_options(move)})
-        values = {"engine": engine._engine_label(), "recipient": authority.recipient,
-                  "options": ", ".join(f"“{option}”" for option in options)}
-        if len(moves) == 1:
+    def _engine_submission_reason(self, engine, labels, count):
+        """One line: who submits ``count`` invoices to the tax authority instead of Odoo's ``labels``."""
+        values = {"engine": engine._engine_label(), "recipient": engine._tax_authority().recipient,
+                  "options": ", ".join(f"“{label}”" for label in sorted(labels))}
+        if count == 1:
             return _("%(engine)s submits this invoice to %(recipient)s: Odoo's %(options)s is off for it.", **values)
         return _("%(engine)s submits these %(count)s invoices to %(recipient)s: Odoo's %(options)s is off for them.",
-                 count=len(moves), **values)
+                 count=count, **values)
 
     @api.model
     def _get_alerts(self, moves, moves_data):
         alerts = super()._get_alerts(moves, moves_data)
-        given_way_by_engine = defaultdict(lambda: self.env["account.move"])
-        for move in moves.filtered(self._engine_given_way_options):
-            given_way_by_engine[move._engine_covering()] |= move
-        for engine, covered in given_way_by_engine.items():
+        given_way = defaultdict(lambda: {"count": 0, "labels": set()})
+        for move in moves:
+            engine, options = self._engine_given_way_options(move)
+            if options:
+                given_way[engine]["count"] += 1
+                given_way[engine]["labels"].update(options.values())
+        for engine, covered in given_way.items():
             alerts[f"account_invoice_engine_submits_{engine.id}"] = {
                 "level": "info",
-                "message": self._engine_submission_reason(covered),
+                "message": self._engine_submission_reason(engine, covered["labels"], covered["count"]),
             }
         return alerts
 
@@ -214,18 +219,13 @@ class AccountMoveSendWizard(models.TransientModel):
 
     def _compute_extra_edi_checkboxes(self):
         super()._compute_extra_edi_checkboxes()
-        all_extra_edis = self._get_all_extra_edis()
-        for wizard in self:
-            move = wizard.move_id
-            submitter = move and self._engine_given_way_options(move) and move._engine_replaced_submitter()
-            if not submitter:
+        for wizard in self.filtered("move_id"):
+            engine, options = self._engine_given_way_options(wizard.move_id)
+            if not options:
                 continue
-            reason = self._engine_submission_reason(move)
+            reason = self._engine_submission_reason(engine, options.values(), 1)
             wizard.extra_edi_checkboxes = {
                 **(wizard.extra_edi_checkboxes or {}),
-                **{
-                    key: {"checked": False, "readonly": True, "label": all_extra_edis[key]["label"],
-                          "question_circle": reason}
-                    for key in submitter.extra_edis if key in all_extra_edis
-                },
+                **{key: {"checked": False, "readonly": True, "label": label, "question_circle": reason}
+                   for key, label in options.items()},
             }

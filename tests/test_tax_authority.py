@@ -64,7 +64,8 @@ class TestOdooGivesWayToFakturowniaForKsef(OdooKsefStandIn, FakturowniaCase):
             self.assertEqual(send._get_default_extra_edis(move), set())
             self.assertEqual(self.sending_settings(move, extra_edis={"pl_ksef"})["extra_edis"], set(),
                              "not even when a caller asks for it")
-            self.assertEqual(send._engine_submission_reason(move),
+            engine, options = send._engine_given_way_options(move)
+            self.assertEqual(send._engine_submission_reason(engine, options.values(), 1),
                              "Fakturownia submits this invoice to KSeF: Odoo's “Send to KSeF” is off for it.")
 
     def test_an_invoice_kept_out_of_fakturownia_keeps_odoos_option(self):
